@@ -1,0 +1,81 @@
+//! # ragl
+//!
+//! The `ragl` command line: glue that turns arguments into library objects, runs them, and
+//! prints results and errors. No ML logic lives here (see the library crates).
+//!
+//! Exit codes: 0 success, 1 failure of the machine or the run, 2 bad input (a usage error,
+//! or a file that does not parse: the message names the file and the line).
+
+mod backend;
+mod eval_cmd;
+mod quickstart;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "ragl", version, about = "Retrieval-augmented language models (REALM, kNN-MT) end to end", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Score translations (BLEU, chrF) and answers (exact match, F1).
+    #[command(subcommand)]
+    Eval(eval_cmd::EvalCommand),
+    /// Run the main job on the embedded sample (no download, seconds).
+    Quickstart(quickstart::QuickstartArgs),
+    /// Show the compute backend and run a small check on a device.
+    Device(backend::DeviceArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Eval(c) => eval_cmd::run(c),
+        Command::Quickstart(a) => quickstart::run(a),
+        Command::Device(a) => backend::run(a),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(exit_code(&e));
+    }
+}
+
+/// 2 for bad input (what the user can fix in their files or flags), 1 otherwise.
+fn exit_code(e: &anyhow::Error) -> i32 {
+    for cause in e.chain() {
+        if cause.downcast_ref::<BadInput>().is_some() {
+            return 2;
+        }
+        if let Some(c) = cause.downcast_ref::<ragl_core::Error>() {
+            return if c.is_bad_input() { 2 } else { 1 };
+        }
+        if let Some(c) = cause.downcast_ref::<ragl_eval::Error>() {
+            return match c {
+                ragl_eval::Error::Core(c) if !c.is_bad_input() => 1,
+                _ => 2,
+            };
+        }
+    }
+    1
+}
+
+/// A user error detected in the CLI itself (inconsistent files or flags).
+#[derive(Debug)]
+pub struct BadInput(pub String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+/// Returns early with a [`BadInput`] error.
+#[macro_export]
+macro_rules! bad_input {
+    ($($t:tt)*) => { return Err(anyhow::Error::new($crate::BadInput(format!($($t)*)))) };
+}

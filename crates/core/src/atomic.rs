@@ -1,0 +1,109 @@
+//! Atomic writes: write to a temporary name in the destination's directory, flush, fsync,
+//! then rename over the destination. Readers see the old file or the new one, never half of
+//! one, and a crash leaves at worst a stray `.tmp` file that the next write replaces.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// The temporary sibling a write goes to before it is renamed into place.
+pub fn temp_path(dest: &Path) -> PathBuf {
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    dest.with_file_name(format!(".{name}.tmp.{}", std::process::id()))
+}
+
+/// Writes `dest` atomically with the bytes `write` produces.
+pub fn write_atomic<F>(dest: &Path, write: F) -> Result<()>
+where
+    F: FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+{
+    if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let tmp = temp_path(dest);
+    let result = (|| {
+        let mut w = BufWriter::new(File::create(&tmp)?);
+        write(&mut w)?;
+        let f = w.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        fs::rename(&tmp, dest)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io(dest, e));
+    }
+    Ok(())
+}
+
+/// Convenience: atomically write a byte slice.
+pub fn write_bytes_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic(dest, |w| w.write_all(bytes))
+}
+
+/// Publishes a fully written artifact directory: `staging` is renamed to `dest`, replacing
+/// any previous artifact there. Artifacts are built in a staging directory so that a reader
+/// never sees one without its manifest.
+pub fn publish_dir(staging: &Path, dest: &Path) -> Result<()> {
+    if dest.exists() {
+        let old = dest.with_file_name(format!(
+            ".{}.old.{}",
+            dest.file_name().unwrap_or_default().to_string_lossy(),
+            std::process::id()
+        ));
+        fs::rename(dest, &old).map_err(|e| Error::io(dest, e))?;
+        fs::rename(staging, dest).map_err(|e| Error::io(dest, e))?;
+        fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+    } else {
+        fs::rename(staging, dest).map_err(|e| Error::io(dest, e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_content_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/out.txt");
+        write_bytes_atomic(&p, b"one").unwrap();
+        write_bytes_atomic(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        let names: Vec<_> = fs::read_dir(p.parent().unwrap()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn failed_write_keeps_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.txt");
+        write_bytes_atomic(&p, b"old").unwrap();
+        let err = write_atomic(&p, |w| {
+            w.write_all(b"partial")?;
+            Err(std::io::Error::other("disk on fire"))
+        });
+        assert!(err.is_err());
+        assert_eq!(fs::read(&p).unwrap(), b"old");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn publish_dir_swaps_whole_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("index");
+        for v in ["a", "b"] {
+            let staging = dir.path().join(format!("staging-{v}"));
+            fs::create_dir(&staging).unwrap();
+            fs::write(staging.join("data"), v).unwrap();
+            publish_dir(&staging, &dest).unwrap();
+        }
+        assert_eq!(fs::read_to_string(dest.join("data")).unwrap(), "b");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
