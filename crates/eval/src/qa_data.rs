@@ -298,10 +298,11 @@ pub fn align(gold: &[QaExample], preds: Vec<(PredKey, String, String)>) -> Resul
     let mut table: HashMap<PredKey, (String, String)> = HashMap::with_capacity(preds.len());
     let mut dups = Vec::new();
     for (k, p, src) in preds {
-        if table.contains_key(&k) {
-            dups.push(src);
-        } else {
-            table.insert(k, (p, src));
+        match table.entry(k) {
+            std::collections::hash_map::Entry::Occupied(_) => dups.push(src),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert((p, src));
+            }
         }
     }
     if !dups.is_empty() {
