@@ -29,6 +29,31 @@ impl std::str::FromStr for DeviceSpec {
     }
 }
 
+/// Runs `$body` with `$B` bound to the backend type and `$dev` to the device that
+/// `$spec` names; CUDA only in builds with the `cuda` feature.
+macro_rules! with_device {
+    ($spec:expr, $B:ident, $dev:ident, $body:expr) => {
+        match $spec {
+            $crate::backend::DeviceSpec::Cpu => {
+                type $B = burn::backend::Flex;
+                let $dev = burn::backend::flex::FlexDevice;
+                $body
+            }
+            #[cfg(feature = "cuda")]
+            $crate::backend::DeviceSpec::Cuda(i) => {
+                type $B = burn::backend::Cuda;
+                let $dev = burn::backend::cuda::CudaDevice::new(i);
+                $body
+            }
+            #[cfg(not(feature = "cuda"))]
+            $crate::backend::DeviceSpec::Cuda(_) => $crate::bad_input!(
+                "this ragl was built without CUDA; rebuild with `cargo build --release --features cuda`"
+            ),
+        }
+    };
+}
+pub(crate) use with_device;
+
 #[derive(clap::Args)]
 pub struct DeviceArgs {
     /// Device to check: cpu, cuda or cuda:N.

@@ -7,6 +7,7 @@
 //! or a file that does not parse: the message names the file and the line).
 
 mod backend;
+mod embed_cmd;
 mod eval_cmd;
 mod quickstart;
 
@@ -15,6 +16,9 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "ragl", version, about = "Retrieval-augmented language models (REALM, kNN-MT) end to end", long_about = None)]
 struct Cli {
+    /// Worker threads for CPU compute (default: all cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
     #[command(subcommand)]
     command: Command,
 }
@@ -26,16 +30,25 @@ enum Command {
     Eval(eval_cmd::EvalCommand),
     /// Run the main job on the embedded sample (no download, seconds).
     Quickstart(quickstart::QuickstartArgs),
+    /// Embed texts with a BERT checkpoint (JSONL in, .npy + .ids out).
+    Embed(embed_cmd::EmbedArgs),
     /// Show the compute backend and run a small check on a device.
     Device(backend::DeviceArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
+    if let Some(n) = cli.threads {
+        // burn-flex and tokenizers both run on rayon's global pool.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global();
+    }
     let result = match cli.command {
         Command::Eval(c) => eval_cmd::run(c),
         Command::Quickstart(a) => quickstart::run(a),
         Command::Device(a) => backend::run(a),
+        Command::Embed(a) => embed_cmd::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -50,6 +63,9 @@ fn exit_code(e: &anyhow::Error) -> i32 {
             return 2;
         }
         if let Some(c) = cause.downcast_ref::<ragl_core::Error>() {
+            return if c.is_bad_input() { 2 } else { 1 };
+        }
+        if let Some(c) = cause.downcast_ref::<ragl_model::Error>() {
             return if c.is_bad_input() { 2 } else { 1 };
         }
         if let Some(c) = cause.downcast_ref::<ragl_eval::Error>() {

@@ -19,6 +19,7 @@
 pub mod atomic;
 pub mod error;
 pub mod manifest;
+pub mod progress;
 pub mod qa;
 pub mod read;
 pub mod text;

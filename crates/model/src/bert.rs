@@ -1,0 +1,274 @@
+//! BERT (Devlin et al., 2019) as burn modules, mirroring Hugging Face `transformers`
+//! `models/bert/modeling_bert.py` (`BertEmbeddings`, `BertSelfAttention`, `BertSelfOutput`,
+//! `BertIntermediate`, `BertOutput`, `BertPooler`, `BertLMPredictionHead`).
+//!
+//! [`BertConfig`] mirrors HF's `config.json`. Post-norm layers, exact (erf) GELU, LayerNorm
+//! eps from the config (1e-12 for BERT). Attention goes through burn's fused
+//! `attention` op (flash/naive chosen by the backend) with the padding mask as `true` =
+//! masked key. The HF ↔ ragl weight names are in one table, [`hf_names`].
+
+use burn::module::Param;
+use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
+use burn::prelude::*;
+use burn::tensor::activation::gelu;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use serde::{Deserialize, Serialize};
+
+/// HF `BertConfig` (the fields ragl reads; others in config.json are ignored).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BertConfig {
+    #[serde(default)]
+    pub model_type: Option<String>,
+    #[serde(default)]
+    pub architectures: Option<Vec<String>>,
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
+    #[serde(default = "default_max_pos")]
+    pub max_position_embeddings: usize,
+    #[serde(default = "default_type_vocab")]
+    pub type_vocab_size: usize,
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+    #[serde(default)]
+    pub pad_token_id: usize,
+    #[serde(default = "default_init_range")]
+    pub initializer_range: f64,
+}
+
+fn default_act() -> String {
+    "gelu".into()
+}
+fn default_max_pos() -> usize {
+    512
+}
+fn default_type_vocab() -> usize {
+    2
+}
+fn default_eps() -> f64 {
+    1e-12
+}
+fn default_init_range() -> f64 {
+    0.02
+}
+
+impl BertConfig {
+    /// Checks that this is a BERT the modules here implement; the message says what is not.
+    pub fn validate(&self) -> Result<(), String> {
+        let mt = self.model_type.as_deref().unwrap_or("bert");
+        if mt != "bert" {
+            return Err(format!("model_type is {mt:?}, not \"bert\""));
+        }
+        if self.hidden_act != "gelu" {
+            return Err(format!(
+                "hidden_act {:?} is not supported (only exact \"gelu\")",
+                self.hidden_act
+            ));
+        }
+        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+            return Err(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        Ok(())
+    }
+
+    /// A BERT-shaped config for models trained from scratch.
+    pub fn tiny(vocab_size: usize) -> Self {
+        BertConfig {
+            model_type: Some("bert".into()),
+            architectures: Some(vec!["BertForMaskedLM".into()]),
+            vocab_size,
+            hidden_size: 128,
+            num_hidden_layers: 2,
+            num_attention_heads: 2,
+            intermediate_size: 512,
+            hidden_act: "gelu".into(),
+            max_position_embeddings: 512,
+            type_vocab_size: 2,
+            layer_norm_eps: 1e-12,
+            pad_token_id: 0,
+            initializer_range: 0.02,
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct BertEmbeddings<B: Backend> {
+    pub word_embeddings: Embedding<B>,
+    pub position_embeddings: Embedding<B>,
+    pub token_type_embeddings: Embedding<B>,
+    pub layer_norm: LayerNorm<B>,
+}
+
+#[derive(Module, Debug)]
+pub struct BertLayer<B: Backend> {
+    pub query: Linear<B>,
+    pub key: Linear<B>,
+    pub value: Linear<B>,
+    /// `attention.output.dense`
+    pub attention_output: Linear<B>,
+    /// `attention.output.LayerNorm`
+    pub attention_norm: LayerNorm<B>,
+    /// `intermediate.dense`
+    pub intermediate: Linear<B>,
+    /// `output.dense`
+    pub output: Linear<B>,
+    /// `output.LayerNorm`
+    pub output_norm: LayerNorm<B>,
+    pub n_heads: usize,
+}
+
+impl<B: Backend> BertLayer<B> {
+    /// `mask`: `[batch, 1, seq, seq]`, `true` where the key is padding.
+    pub fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 4, Bool>>) -> Tensor<B, 3> {
+        let [b, s, d] = x.dims();
+        let h = self.n_heads;
+        let heads = |t: Tensor<B, 3>| t.reshape([b, s, h, d / h]).swap_dims(1, 2);
+        let q = heads(self.query.forward(x.clone()));
+        let k = heads(self.key.forward(x.clone()));
+        let v = heads(self.value.forward(x.clone()));
+        let opts = AttentionModuleOptions {
+            scale: None,
+            softcap: None,
+            is_causal: false,
+        };
+        let ctx = attention(q, k, v, mask, None, opts)
+            .swap_dims(1, 2)
+            .reshape([b, s, d]);
+        let a = self
+            .attention_norm
+            .forward(x + self.attention_output.forward(ctx));
+        let i = gelu(self.intermediate.forward(a.clone()));
+        self.output_norm.forward(a + self.output.forward(i))
+    }
+}
+
+/// HF `BertModel`: embeddings, encoder, optional pooler.
+#[derive(Module, Debug)]
+pub struct Bert<B: Backend> {
+    pub embeddings: BertEmbeddings<B>,
+    pub layers: Vec<BertLayer<B>>,
+    pub pooler: Option<Linear<B>>,
+}
+
+/// A tokenised batch on a device: ids, token types, and the padding mask (`true` = pad).
+#[derive(Debug, Clone)]
+pub struct BertInput<B: Backend> {
+    pub ids: Tensor<B, 2, Int>,
+    pub type_ids: Tensor<B, 2, Int>,
+    pub pad_mask: Tensor<B, 2, Bool>,
+}
+
+impl<B: Backend> Bert<B> {
+    /// Last hidden states `[batch, seq, hidden]`.
+    pub fn forward(&self, input: &BertInput<B>) -> Tensor<B, 3> {
+        let [b, s] = input.ids.dims();
+        let device = input.ids.device();
+        let e = &self.embeddings;
+        let pos = Tensor::<B, 1, Int>::arange(0..s as i64, &device).reshape([1, s]);
+        let x = e.word_embeddings.forward(input.ids.clone())
+            + e.position_embeddings.forward(pos)
+            + e.token_type_embeddings.forward(input.type_ids.clone());
+        let mut x = e.layer_norm.forward(x);
+        // Only pay for masking when the batch has padding.
+        let any_pad = input.pad_mask.clone().any().into_scalar().elem::<bool>();
+        let mask = any_pad.then(|| {
+            input
+                .pad_mask
+                .clone()
+                .reshape([b, 1, 1, s])
+                .expand([b, 1, s, s])
+        });
+        for layer in &self.layers {
+            x = layer.forward(x, mask.clone());
+        }
+        x
+    }
+
+    /// `BertPooler`: tanh(dense(h[CLS])), if the checkpoint has a pooler.
+    pub fn pooled(&self, hidden: Tensor<B, 3>) -> Option<Tensor<B, 2>> {
+        let [b, _, d] = hidden.dims();
+        let cls = hidden.slice([0..b, 0..1]).reshape([b, d]);
+        self.pooler.as_ref().map(|p| p.forward(cls).tanh())
+    }
+
+    pub fn hidden_size(&self) -> usize {
+        self.embeddings.word_embeddings.weight.dims()[1]
+    }
+}
+
+/// HF `BertLMPredictionHead`: dense → GELU → LayerNorm → decoder tied to the word
+/// embeddings, plus a bias.
+#[derive(Module, Debug)]
+pub struct MlmHead<B: Backend> {
+    pub dense: Linear<B>,
+    pub layer_norm: LayerNorm<B>,
+    pub bias: Param<Tensor<B, 1>>,
+}
+
+impl<B: Backend> MlmHead<B> {
+    /// Vocabulary logits for hidden states `[n, hidden]` (project only the positions you
+    /// need: the 30k-way projection dominates an MLM step).
+    pub fn logits(&self, bert: &Bert<B>, hidden: Tensor<B, 2>) -> Tensor<B, 2> {
+        let t = self.layer_norm.forward(gelu(self.dense.forward(hidden)));
+        let w = bert.embeddings.word_embeddings.weight.val();
+        t.matmul(w.transpose()) + self.bias.val().unsqueeze_dim(0)
+    }
+}
+
+pub(crate) fn layer_norm<B: Backend>(d: usize, eps: f64, device: &B::Device) -> LayerNorm<B> {
+    LayerNormConfig::new(d).with_epsilon(eps).init(device)
+}
+
+/// The HF names of every tensor of a `BertModel` with `layers` layers, paired with a
+/// ragl path. This is the one place the naming lives; loading and saving both use it.
+/// Kinds: `L` linear (weight transposed between PyTorch `[out,in]` and burn `[in,out]`),
+/// `N` LayerNorm (`weight/bias`, or the old TF `gamma/beta`), `E` embedding.
+pub fn hf_names(layers: usize) -> Vec<(char, String, String)> {
+    let mut v = vec![
+        (
+            'E',
+            "embeddings.word_embeddings".into(),
+            "embeddings.word_embeddings".into(),
+        ),
+        (
+            'E',
+            "embeddings.position_embeddings".into(),
+            "embeddings.position_embeddings".into(),
+        ),
+        (
+            'E',
+            "embeddings.token_type_embeddings".into(),
+            "embeddings.token_type_embeddings".into(),
+        ),
+        (
+            'N',
+            "embeddings.LayerNorm".into(),
+            "embeddings.layer_norm".into(),
+        ),
+    ];
+    for i in 0..layers {
+        let p = format!("encoder.layer.{i}");
+        let r = format!("layers.{i}");
+        for (k, hf, ours) in [
+            ('L', "attention.self.query", "query"),
+            ('L', "attention.self.key", "key"),
+            ('L', "attention.self.value", "value"),
+            ('L', "attention.output.dense", "attention_output"),
+            ('N', "attention.output.LayerNorm", "attention_norm"),
+            ('L', "intermediate.dense", "intermediate"),
+            ('L', "output.dense", "output"),
+            ('N', "output.LayerNorm", "output_norm"),
+        ] {
+            v.push((k, format!("{p}.{hf}"), format!("{r}.{ours}")));
+        }
+    }
+    v
+}

@@ -1,0 +1,323 @@
+//! Text → vectors: batching, pooling and the streaming `embed` job.
+//!
+//! Batches are formed from texts sorted by token length (as sentence-transformers'
+//! `encode` does), so padding, and the attention work spent on it, stays small; results
+//! are returned in input order.
+
+use burn::module::Param;
+use burn::nn::Linear;
+use burn::prelude::*;
+use ragl_core::progress::Progress;
+use ragl_core::read::{Input, Lines};
+use serde::Deserialize;
+
+use crate::bert::{Bert, BertInput};
+use crate::npy::NpyWriter;
+use crate::tokenizer::{Encoded, TextTokenizer};
+use crate::{Error, Result};
+
+/// How token states become one vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pooling {
+    /// The `[CLS]` state (REALM, DPR).
+    Cls,
+    /// Mean over real (non-padding) tokens (sentence-transformers).
+    #[default]
+    Mean,
+}
+
+impl std::str::FromStr for Pooling {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "cls" => Ok(Pooling::Cls),
+            "mean" => Ok(Pooling::Mean),
+            _ => Err(format!("unknown pooling {s:?}: use cls or mean")),
+        }
+    }
+}
+
+/// Pools `[b, s, d]` hidden states with the padding mask (`true` = pad) into `[b, d]`.
+pub fn pool<B: Backend>(
+    hidden: Tensor<B, 3>,
+    pad_mask: Tensor<B, 2, Bool>,
+    pooling: Pooling,
+) -> Tensor<B, 2> {
+    let [b, s, d] = hidden.dims();
+    match pooling {
+        Pooling::Cls => hidden.slice([0..b, 0..1]).reshape([b, d]),
+        Pooling::Mean => {
+            let keep = pad_mask.bool_not().float().reshape([b, s, 1]);
+            let sum = (hidden * keep.clone()).sum_dim(1).reshape([b, d]);
+            // sentence-transformers: clamp(sum_mask, min=1e-9).
+            let count = keep.sum_dim(1).reshape([b, 1]).clamp_min(1e-9);
+            sum / count
+        }
+    }
+}
+
+/// REALM's tower projection: a learnable linear map from the pooled state to the
+/// retrieval space (initialised N(0, 0.02), bias zero, as BERT initialises).
+#[derive(Module, Debug)]
+pub struct Projection<B: Backend> {
+    pub linear: Linear<B>,
+}
+
+impl<B: Backend> Projection<B> {
+    pub fn new(d_in: usize, d_out: usize, device: &B::Device) -> Self {
+        let w = Tensor::<B, 2>::random(
+            [d_in, d_out],
+            burn::tensor::Distribution::Normal(0.0, 0.02),
+            device,
+        );
+        Projection {
+            linear: Linear {
+                weight: Param::from_tensor(w),
+                bias: Some(Param::from_tensor(Tensor::zeros([d_out], device))),
+            },
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.linear.forward(x)
+    }
+}
+
+/// Pads encoded texts into a batch on `device`.
+pub fn batch_input<B: Backend>(encs: &[&Encoded], pad_id: u32, device: &B::Device) -> BertInput<B> {
+    let b = encs.len();
+    let s = encs.iter().map(|e| e.ids.len()).max().unwrap_or(0).max(1);
+    let mut ids = vec![pad_id as i64; b * s];
+    let mut types = vec![0i64; b * s];
+    let mut pad = vec![true; b * s];
+    for (i, e) in encs.iter().enumerate() {
+        for (j, (&id, &t)) in e.ids.iter().zip(&e.type_ids).enumerate() {
+            ids[i * s + j] = id as i64;
+            types[i * s + j] = t as i64;
+            pad[i * s + j] = false;
+        }
+    }
+    BertInput {
+        ids: Tensor::from_data(TensorData::new(ids, [b, s]), device),
+        type_ids: Tensor::from_data(TensorData::new(types, [b, s]), device),
+        pad_mask: Tensor::from_data(TensorData::new(pad, [b, s]), device),
+    }
+}
+
+/// A BERT with its tokenizer and pooling: texts in, vectors out.
+pub struct Encoder<B: Backend> {
+    pub bert: Bert<B>,
+    pub tokenizer: TextTokenizer,
+    pub pooling: Pooling,
+    pub device: B::Device,
+}
+
+/// Embeddings of a list of texts, row-major `[n, dim]`, in input order.
+#[derive(Debug, Clone)]
+pub struct Embeddings {
+    pub dim: usize,
+    pub data: Vec<f32>,
+    pub truncated: usize,
+}
+
+impl<B: Backend> Encoder<B> {
+    pub fn new(
+        bert: Bert<B>,
+        tokenizer: TextTokenizer,
+        pooling: Pooling,
+        device: B::Device,
+    ) -> Self {
+        Encoder {
+            bert,
+            tokenizer,
+            pooling,
+            device,
+        }
+    }
+
+    pub fn dim(&self) -> usize {
+        self.bert.hidden_size()
+    }
+
+    /// Pooled vectors of already tokenised texts, one forward pass.
+    pub fn forward_pooled(&self, encs: &[&Encoded]) -> Tensor<B, 2> {
+        let input = batch_input::<B>(encs, self.tokenizer.pad_id, &self.device);
+        let hidden = self.bert.forward(&input);
+        pool(hidden, input.pad_mask, self.pooling)
+    }
+
+    /// Embeds `(text, optional pair text)` items in length-sorted batches; `progress` gets
+    /// the number of items done after each batch.
+    pub fn embed_with(
+        &self,
+        items: &[(String, Option<String>)],
+        batch_size: usize,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Embeddings> {
+        let encs = self.tokenizer.encode(items)?;
+        let truncated = encs.iter().filter(|e| e.truncated).count();
+        let mut order: Vec<usize> = (0..encs.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(encs[i].ids.len()));
+        let d = self.dim();
+        let mut data = vec![0.0f32; encs.len() * d];
+        for chunk in order.chunks(batch_size.max(1)) {
+            let batch: Vec<&Encoded> = chunk.iter().map(|&i| &encs[i]).collect();
+            let pooled = self.forward_pooled(&batch);
+            let v = pooled
+                .into_data()
+                .convert::<f32>()
+                .to_vec::<f32>()
+                .expect("f32 data");
+            for (row, &i) in chunk.iter().enumerate() {
+                data[i * d..(i + 1) * d].copy_from_slice(&v[row * d..(row + 1) * d]);
+            }
+            progress(chunk.len());
+        }
+        Ok(Embeddings {
+            dim: d,
+            data,
+            truncated,
+        })
+    }
+
+    pub fn embed(
+        &self,
+        items: &[(String, Option<String>)],
+        batch_size: usize,
+    ) -> Result<Embeddings> {
+        self.embed_with(items, batch_size, |_| {})
+    }
+}
+
+/// A JSONL record for `embed`: `{"id", "text"}` or `{"id", "title", "text"}`.
+#[derive(Debug, Deserialize)]
+struct Record {
+    id: serde_json::Value,
+    #[serde(default)]
+    title: Option<String>,
+    text: String,
+}
+
+/// What an `embed` run did.
+#[derive(Debug, Clone, Default)]
+pub struct EmbedSummary {
+    pub rows: usize,
+    pub dim: usize,
+    pub truncated: usize,
+    pub skipped: usize,
+}
+
+/// Streams a JSONL file of texts into `out` (`.npy`, `[n, dim]` f32) and `out.ids` (one id
+/// per line, same order). Memory is bounded by `chunk` records. Titles are encoded as the
+/// first segment of a pair (`[CLS] title [SEP] text [SEP]`). An empty text is an error
+/// naming its line, unless `skip_invalid`, which counts it.
+pub fn embed_jsonl<B: Backend>(
+    encoder: &Encoder<B>,
+    input: &Input,
+    out: &std::path::Path,
+    batch_size: usize,
+    skip_invalid: bool,
+    mut progress: impl FnMut(Progress),
+) -> Result<EmbedSummary> {
+    const CHUNK: usize = 4096;
+    let total = match input {
+        Input::File(_) => Some(
+            Lines::open(input)?
+                .filter(|l| l.as_ref().is_ok_and(|l| !l.text.trim().is_empty()))
+                .count() as u64,
+        ),
+        Input::Stdin => None,
+    };
+    let ids_path = out.with_extension("ids");
+    let mut ids_out = String::new();
+    let mut npy = NpyWriter::create(out, encoder.dim())?;
+    let mut summary = EmbedSummary {
+        dim: encoder.dim(),
+        ..Default::default()
+    };
+    let mut chunk: Vec<(String, Option<String>)> = Vec::with_capacity(CHUNK);
+    let mut flush = |chunk: &mut Vec<(String, Option<String>)>,
+                     npy: &mut NpyWriter,
+                     summary: &mut EmbedSummary|
+     -> Result<()> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let done_before = summary.rows as u64;
+        let emb = encoder.embed_with(chunk, batch_size, |n| {
+            let _ = n;
+        })?;
+        for row in emb.data.chunks_exact(emb.dim) {
+            npy.write_row(row)?;
+        }
+        summary.rows += chunk.len();
+        summary.truncated += emb.truncated;
+        progress(Progress {
+            done: done_before + chunk.len() as u64,
+            total,
+        });
+        chunk.clear();
+        Ok(())
+    };
+    let name = input.name();
+    for line in Lines::open(input)? {
+        let line = line?;
+        if line.text.trim().is_empty() {
+            continue;
+        }
+        let r: Record = serde_json::from_str(&line.text).map_err(|e| ragl_core::Error::Json {
+            path: name.clone(),
+            line: line.number,
+            message: e.to_string(),
+        })?;
+        if r.text.trim().is_empty() {
+            if skip_invalid {
+                summary.skipped += 1;
+                continue;
+            }
+            return Err(ragl_core::Error::format(
+                &name,
+                line.number,
+                "empty \"text\" (use --skip-invalid to skip and count such records)",
+            )
+            .into());
+        }
+        let id = match r.id {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Number(n) => n.to_string(),
+            other => {
+                return Err(ragl_core::Error::format(
+                    &name,
+                    line.number,
+                    format!("\"id\" must be a string or a number, got {other}"),
+                )
+                .into());
+            }
+        };
+        if id.contains('\n') {
+            return Err(
+                ragl_core::Error::format(&name, line.number, "\"id\" contains a newline").into(),
+            );
+        }
+        ids_out.push_str(&id);
+        ids_out.push('\n');
+        chunk.push(match r.title {
+            Some(t) if !t.is_empty() => (t, Some(r.text)),
+            _ => (r.text, None),
+        });
+        if chunk.len() == CHUNK {
+            flush(&mut chunk, &mut npy, &mut summary)?;
+        }
+    }
+    flush(&mut chunk, &mut npy, &mut summary)?;
+    if summary.rows == 0 {
+        return Err(Error::Core(ragl_core::Error::format(
+            &name,
+            1,
+            "no records to embed",
+        )));
+    }
+    npy.finish()?;
+    ragl_core::atomic::write_bytes_atomic(&ids_path, ids_out.as_bytes())?;
+    Ok(summary)
+}

@@ -1,0 +1,146 @@
+//! `.npy` (NumPy format 1.0) for embedding matrices: `numpy.load` reads ragl's output as is.
+//! The writer streams rows and fills in the row count at the end; the file appears under
+//! its name only when complete (temp file + rename).
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use ragl_core::Error;
+
+/// Header size reserved up front, so the final shape can be written in place.
+const HEADER_LEN: usize = 128;
+
+fn header(rows: usize, cols: usize) -> Vec<u8> {
+    let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    let mut h = Vec::with_capacity(HEADER_LEN);
+    h.extend_from_slice(b"\x93NUMPY\x01\x00");
+    h.extend_from_slice(&((HEADER_LEN - 10) as u16).to_le_bytes());
+    h.extend_from_slice(dict.as_bytes());
+    h.resize(HEADER_LEN - 1, b' ');
+    h.push(b'\n');
+    h
+}
+
+/// Streams `[rows, cols]` f32 rows into an `.npy` file.
+pub struct NpyWriter {
+    dest: PathBuf,
+    tmp: PathBuf,
+    w: BufWriter<File>,
+    cols: usize,
+    rows: usize,
+}
+
+impl NpyWriter {
+    pub fn create(dest: &Path, cols: usize) -> ragl_core::Result<Self> {
+        if let Some(d) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+        }
+        let tmp = ragl_core::atomic::temp_path(dest);
+        let f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let mut w = BufWriter::with_capacity(1 << 20, f);
+        w.write_all(&header(0, cols))
+            .map_err(|e| Error::io(&tmp, e))?;
+        Ok(NpyWriter {
+            dest: dest.to_path_buf(),
+            tmp,
+            w,
+            cols,
+            rows: 0,
+        })
+    }
+
+    pub fn write_row(&mut self, row: &[f32]) -> ragl_core::Result<()> {
+        assert_eq!(row.len(), self.cols, "row width");
+        for x in row {
+            self.w
+                .write_all(&x.to_le_bytes())
+                .map_err(|e| Error::io(&self.tmp, e))?;
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Writes the final shape and renames the file into place.
+    pub fn finish(mut self) -> ragl_core::Result<usize> {
+        let io = |e| Error::io(&self.tmp, e);
+        self.w.flush().map_err(io)?;
+        let mut f = self
+            .w
+            .into_inner()
+            .map_err(|e| Error::io(&self.tmp, e.into_error()))?;
+        f.seek(SeekFrom::Start(0))
+            .map_err(|e| Error::io(&self.tmp, e))?;
+        f.write_all(&header(self.rows, self.cols))
+            .map_err(|e| Error::io(&self.tmp, e))?;
+        f.sync_all().map_err(|e| Error::io(&self.tmp, e))?;
+        std::fs::rename(&self.tmp, &self.dest).map_err(|e| Error::io(&self.dest, e))?;
+        Ok(self.rows)
+    }
+}
+
+/// Reads a little-endian f32 2-D `.npy` (as written above or by `numpy.save`).
+pub fn read_f32(path: &Path) -> ragl_core::Result<(usize, usize, Vec<f32>)> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| Error::io(path, e))?;
+    let bad = |m: &str| Error::Artifact {
+        path: path.to_path_buf(),
+        message: m.to_owned(),
+    };
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(bad("not an .npy file"));
+    }
+    let (hlen, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        _ => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+    };
+    let h =
+        std::str::from_utf8(&bytes[start..start + hlen]).map_err(|_| bad("header is not text"))?;
+    if !h.contains("'<f4'") || h.contains("'fortran_order': True") {
+        return Err(bad("expected little-endian f32 in C order"));
+    }
+    let shape = h
+        .split("'shape': (")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .ok_or_else(|| bad("no shape"))?;
+    let dims: Vec<usize> = shape
+        .split(',')
+        .filter_map(|d| d.trim().parse().ok())
+        .collect();
+    let (rows, cols) = match dims[..] {
+        [r, c] => (r, c),
+        _ => return Err(bad("expected a 2-D array")),
+    };
+    let data: Vec<f32> = bytes[start + hlen..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    if data.len() != rows * cols {
+        return Err(bad("data length does not match the shape"));
+    }
+    Ok((rows, cols, data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("e.npy");
+        let mut w = NpyWriter::create(&p, 3).unwrap();
+        w.write_row(&[1.0, 2.0, 3.0]).unwrap();
+        w.write_row(&[4.0, 5.0, -6.5]).unwrap();
+        assert_eq!(w.finish().unwrap(), 2);
+        let (r, c, v) = read_f32(&p).unwrap();
+        assert_eq!((r, c, v), (2, 3, vec![1.0, 2.0, 3.0, 4.0, 5.0, -6.5]));
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+}
