@@ -82,8 +82,9 @@ pub fn run(a: DeviceArgs) -> Result<()> {
     }
 }
 
-/// Multiplies two random matrices a few times and checks the result against a CPU-free
-/// identity (A·I = A), reporting GFLOP/s.
+/// Multiplies two random matrices a few times and checks A·I = A, reporting GFLOP/s. The
+/// tolerance allows for TF32 tensor-core matmuls on GPUs (10 mantissa bits: relative error
+/// about 1e-3).
 fn check<B: Backend>(device: &B::Device, name: &str, n: usize) -> Result<()> {
     let a = Tensor::<B, 2>::random([n, n], Distribution::Normal(0.0, 1.0), device);
     let eye = Tensor::<B, 2>::eye(n, device);
@@ -92,7 +93,7 @@ fn check<B: Backend>(device: &B::Device, name: &str, n: usize) -> Result<()> {
         .max()
         .into_scalar()
         .elem();
-    anyhow::ensure!(err < 1e-4, "{name}: A·I differs from A by {err}");
+    anyhow::ensure!(err < 1e-2, "{name}: A·I differs from A by {err}");
     let reps = 5;
     let _ = a.clone().matmul(a.clone()).sum().into_scalar(); // warm-up
     let t = Instant::now();
@@ -101,6 +102,6 @@ fn check<B: Backend>(device: &B::Device, name: &str, n: usize) -> Result<()> {
     }
     let secs = t.elapsed().as_secs_f64();
     let gflops = reps as f64 * 2.0 * (n as f64).powi(3) / secs / 1e9;
-    println!("device: {name}\nmatmul {n}x{n}: ok (A·I = A), {gflops:.1} GFLOP/s");
+    println!("device: {name}\nmatmul {n}x{n}: ok (max |A·I - A| = {err:.1e}), {gflops:.1} GFLOP/s");
     Ok(())
 }

@@ -130,7 +130,9 @@ impl<B: Backend> BertLayer<B> {
     pub fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 4, Bool>>) -> Tensor<B, 3> {
         let [b, s, d] = x.dims();
         let h = self.n_heads;
-        let heads = |t: Tensor<B, 3>| t.reshape([b, s, h, d / h]).swap_dims(1, 2);
+        // Linear layers see [b*s, d]: one large GEMM each instead of a batch of small ones.
+        let x = x.reshape([b * s, d]);
+        let heads = |t: Tensor<B, 2>| t.reshape([b, s, h, d / h]).swap_dims(1, 2);
         let q = heads(self.query.forward(x.clone()));
         let k = heads(self.key.forward(x.clone()));
         let v = heads(self.value.forward(x.clone()));
@@ -139,14 +141,10 @@ impl<B: Backend> BertLayer<B> {
             softcap: None,
             is_causal: false,
         };
-        let ctx = attention(q, k, v, mask, None, opts)
-            .swap_dims(1, 2)
-            .reshape([b, s, d]);
-        let a = self
-            .attention_norm
-            .forward(x + self.attention_output.forward(ctx));
+        let ctx = attention(q, k, v, mask, None, opts).swap_dims(1, 2).reshape([b * s, d]);
+        let a = self.attention_norm.forward(x + self.attention_output.forward(ctx));
         let i = gelu(self.intermediate.forward(a.clone()));
-        self.output_norm.forward(a + self.output.forward(i))
+        self.output_norm.forward(a + self.output.forward(i)).reshape([b, s, d])
     }
 }
 
