@@ -194,6 +194,7 @@ impl Bleu {
     pub fn reference_info<S: AsRef<str>>(&self, refs: &[S]) -> RefInfo {
         let mut info = RefInfo::default();
         let mut counts = FxHashMap::default();
+        counts.reserve(64);
         for r in refs {
             let tok = self.preprocess(r.as_ref());
             let ids: Vec<Option<u32>> = py_split(&tok)
@@ -227,6 +228,7 @@ impl Bleu {
             st.total[n - 1] = (hyp_len + 1).saturating_sub(n as u64);
         }
         let mut counts = FxHashMap::default();
+        counts.reserve(ids.len() * MAX_NGRAM_ORDER);
         count_ngrams(&ids, &mut counts);
         for (k, c) in counts {
             if let Some(&r) = refs.ngrams.get(&k) {
@@ -241,20 +243,28 @@ impl Bleu {
     }
 
     /// Statistics of a whole corpus: `refs[k][i]` is reference stream `k` of segment `i`.
-    pub fn corpus_stats<S: AsRef<str>, R: AsRef<str>>(
+    /// Segments are scored in parallel; the statistics are integers, so their sum (and the
+    /// score) does not depend on the order.
+    pub fn corpus_stats<S: AsRef<str> + Sync, R: AsRef<str> + Sync>(
         &self,
         hyps: &[S],
         refs: &[Vec<R>],
     ) -> BleuStats {
-        let mut total = BleuStats::default();
-        for (i, h) in hyps.iter().enumerate() {
-            let seg_refs: Vec<&str> = refs.iter().map(|r| r[i].as_ref()).collect();
-            total += self.segment_stats(h.as_ref(), &self.reference_info(&seg_refs));
-        }
-        total
+        use rayon::prelude::*;
+        (0..hyps.len())
+            .into_par_iter()
+            .with_min_len(64)
+            .map(|i| {
+                let seg_refs: Vec<&str> = refs.iter().map(|r| r[i].as_ref()).collect();
+                self.segment_stats(hyps[i].as_ref(), &self.reference_info(&seg_refs))
+            })
+            .reduce(BleuStats::default, |mut a, b| {
+                a += b;
+                a
+            })
     }
 
-    pub fn corpus_score<S: AsRef<str>, R: AsRef<str>>(
+    pub fn corpus_score<S: AsRef<str> + Sync, R: AsRef<str> + Sync>(
         &self,
         hyps: &[S],
         refs: &[Vec<R>],

@@ -216,19 +216,30 @@ impl Chrf {
     }
 
     /// Summed statistics of a corpus; `refs[k][i]` is reference stream `k` of segment `i`.
-    pub fn corpus_stats<S: AsRef<str>, R: AsRef<str>>(
+    /// Segments are scored in parallel; integer statistics make the sum order-free.
+    pub fn corpus_stats<S: AsRef<str> + Sync, R: AsRef<str> + Sync>(
         &self,
         hyps: &[S],
         refs: &[Vec<R>],
     ) -> Vec<u64> {
-        let mut total = vec![0u64; 3 * self.order()];
-        for (i, h) in hyps.iter().enumerate() {
-            let seg: Vec<&str> = refs.iter().map(|r| r[i].as_ref()).collect();
-            for (t, s) in total.iter_mut().zip(self.segment_stats(h.as_ref(), &seg)) {
-                *t += s;
-            }
-        }
-        total
+        use rayon::prelude::*;
+        let n = 3 * self.order();
+        (0..hyps.len())
+            .into_par_iter()
+            .with_min_len(64)
+            .map(|i| {
+                let seg: Vec<&str> = refs.iter().map(|r| r[i].as_ref()).collect();
+                self.segment_stats(hyps[i].as_ref(), &seg)
+            })
+            .reduce(
+                || vec![0u64; n],
+                |mut a, b| {
+                    for (t, s) in a.iter_mut().zip(b) {
+                        *t += s;
+                    }
+                    a
+                },
+            )
     }
 
     pub fn score(&self, stats: &[u64]) -> ChrfScore {
@@ -245,7 +256,7 @@ impl Chrf {
         }
     }
 
-    pub fn corpus_score<S: AsRef<str>, R: AsRef<str>>(
+    pub fn corpus_score<S: AsRef<str> + Sync, R: AsRef<str> + Sync>(
         &self,
         hyps: &[S],
         refs: &[Vec<R>],

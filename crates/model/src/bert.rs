@@ -141,10 +141,16 @@ impl<B: Backend> BertLayer<B> {
             softcap: None,
             is_causal: false,
         };
-        let ctx = attention(q, k, v, mask, None, opts).swap_dims(1, 2).reshape([b * s, d]);
-        let a = self.attention_norm.forward(x + self.attention_output.forward(ctx));
+        let ctx = attention(q, k, v, mask, None, opts)
+            .swap_dims(1, 2)
+            .reshape([b * s, d]);
+        let a = self
+            .attention_norm
+            .forward(x + self.attention_output.forward(ctx));
         let i = gelu(self.intermediate.forward(a.clone()));
-        self.output_norm.forward(a + self.output.forward(i)).reshape([b, s, d])
+        self.output_norm
+            .forward(a + self.output.forward(i))
+            .reshape([b, s, d])
     }
 }
 
