@@ -21,6 +21,7 @@ def main():
     ap.add_argument("--paragraphs", required=True)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--keep", help="keep ragl's last output here (.npy; ids beside it)")
     a = ap.parse_args()
     os.environ["OMP_NUM_THREADS"] = str(a.threads)
     import torch
@@ -30,7 +31,7 @@ def main():
     texts = [json.loads(l)["text"] for l in open(a.paragraphs)]
     st = SentenceTransformer(a.model, device="cpu")
     st.max_seq_length = 256
-    out = os.path.join(tempfile.mkdtemp(), "p.npy")
+    out = a.keep or os.path.join(tempfile.mkdtemp(), "p.npy")
     st_rates, ragl_rates = [], []
     for _ in range(a.repeats):
         t = time.perf_counter()

@@ -28,6 +28,10 @@ pub struct EmbedArgs {
     /// cls, mean, or auto (mean for sentence-transformers checkpoints, else cls).
     #[arg(long, default_value = "auto")]
     pooling: String,
+    /// L2-normalise the vectors: yes, no, or auto (yes when the sentence-transformers
+    /// modules.json lists a Normalize module, as all-MiniLM-L6-v2's does).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "yes", "no"])]
+    normalize: String,
     /// Maximum tokens per text (longer texts are truncated and counted).
     #[arg(long, default_value_t = 256)]
     max_len: usize,
@@ -82,7 +86,13 @@ fn run_on<B: Backend>(a: &EmbedArgs, device: B::Device) -> Result<()> {
         );
     }
     let tok = TextTokenizer::from_dir(&a.model, a.max_len)?;
-    let encoder = Encoder::new(ckpt.bert, tok, pooling, device);
+    let mut encoder = Encoder::new(ckpt.bert, tok, pooling, device);
+    encoder.normalize = match a.normalize.as_str() {
+        "yes" => true,
+        "no" => false,
+        _ => std::fs::read_to_string(a.model.join("modules.json"))
+            .is_ok_and(|m| m.contains("models.Normalize")),
+    };
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{spinner} embed [{elapsed_precise}] {wide_bar} {pos}/{len} texts  {per_sec}  ETA {eta}")
@@ -106,10 +116,15 @@ fn run_on<B: Backend>(a: &EmbedArgs, device: B::Device) -> Result<()> {
     bar.finish_and_clear();
     let secs = t.elapsed().as_secs_f64();
     eprintln!(
-        "embedded {} texts (dim {}, {:?} pooling) in {:.1}s: {:.1} texts/s; {} truncated to {} tokens; {} skipped",
+        "embedded {} texts (dim {}, {:?} pooling{}) in {:.1}s: {:.1} texts/s; {} truncated to {} tokens; {} skipped",
         s.rows,
         s.dim,
         pooling,
+        if encoder.normalize {
+            ", L2-normalised"
+        } else {
+            ""
+        },
         secs,
         s.rows as f64 / secs,
         s.truncated,

@@ -307,3 +307,114 @@ fn cuda_device_without_feature_is_a_clear_error() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--features cuda"));
 }
+
+fn tiny_model() -> Option<PathBuf> {
+    let p = shared()?.join("models/bert-tiny-mlm");
+    p.is_dir().then_some(p)
+}
+
+#[test]
+fn embed_writes_npy_and_ids_and_counts_truncation() {
+    let Some(m) = tiny_model() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let long = "word ".repeat(300);
+    let input = write(
+        d.path(),
+        "in.jsonl",
+        format!("{{\"id\": \"a\", \"text\": \"short text\"}}\n{{\"id\": 7, \"title\": \"T\", \"text\": \"{long}\"}}\n").as_bytes(),
+    );
+    let out = d.path().join("e.npy");
+    let o = ragl(
+        &[
+            "embed",
+            "--model",
+            m.to_str().unwrap(),
+            "--input",
+            &input,
+            "--output",
+            out.to_str().unwrap(),
+            "--max-len",
+            "32",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("1 truncated to 32 tokens"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("e.ids")).unwrap(),
+        "a\n7\n"
+    );
+    let bytes = std::fs::read(&out).unwrap();
+    assert!(String::from_utf8_lossy(&bytes[..128]).contains("'shape': (2, 128)"));
+    assert_eq!(bytes.len(), 128 + 2 * 128 * 4);
+}
+
+#[test]
+fn embed_bad_input_names_the_line() {
+    let Some(m) = tiny_model() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("e.npy");
+    let (m, o) = (m.to_str().unwrap(), out.to_str().unwrap());
+    let bad_json = write(
+        d.path(),
+        "bad.jsonl",
+        b"{\"id\": 1, \"text\": \"ok\"}\n{\"id\": 2, \"text\": \n",
+    );
+    assert_bad_input(
+        &ragl(
+            &["embed", "--model", m, "--input", &bad_json, "--output", o],
+            None,
+        ),
+        &format!("{bad_json}:2: invalid JSON"),
+    );
+    let empty = write(
+        d.path(),
+        "empty.jsonl",
+        b"{\"id\": 1, \"text\": \"ok\"}\n{\"id\": 2, \"text\": \"  \"}\n",
+    );
+    assert_bad_input(
+        &ragl(
+            &["embed", "--model", m, "--input", &empty, "--output", o],
+            None,
+        ),
+        &format!("{empty}:2: empty \"text\""),
+    );
+    let skipped = ragl(
+        &[
+            "embed",
+            "--model",
+            m,
+            "--input",
+            &empty,
+            "--output",
+            o,
+            "--skip-invalid",
+        ],
+        None,
+    );
+    assert!(
+        skipped.status.success() && stderr(&skipped).contains("1 skipped"),
+        "{}",
+        stderr(&skipped)
+    );
+    assert!(!out.with_extension("tmp").exists());
+    let no_model = d.path().join("nomodel");
+    std::fs::create_dir(&no_model).unwrap();
+    let e = ragl(
+        &[
+            "embed",
+            "--model",
+            no_model.to_str().unwrap(),
+            "--input",
+            &empty,
+            "--output",
+            o,
+        ],
+        None,
+    );
+    assert_bad_input(&e, "checkpoint has no config.json");
+}

@@ -109,6 +109,8 @@ pub struct Encoder<B: Backend> {
     pub bert: Bert<B>,
     pub tokenizer: TextTokenizer,
     pub pooling: Pooling,
+    /// L2-normalise the pooled vectors (sentence-transformers' `Normalize` module).
+    pub normalize: bool,
     pub device: B::Device,
 }
 
@@ -131,6 +133,7 @@ impl<B: Backend> Encoder<B> {
             bert,
             tokenizer,
             pooling,
+            normalize: false,
             device,
         }
     }
@@ -143,7 +146,19 @@ impl<B: Backend> Encoder<B> {
     pub fn forward_pooled(&self, encs: &[&Encoded]) -> Tensor<B, 2> {
         let input = batch_input::<B>(encs, self.tokenizer.pad_id, &self.device);
         let hidden = self.bert.forward(&input);
-        pool(hidden, input.pad_mask, self.pooling)
+        let pooled = pool(hidden, input.pad_mask, self.pooling);
+        if self.normalize {
+            // torch.nn.functional.normalize(p=2, dim=1, eps=1e-12)
+            let norm = pooled
+                .clone()
+                .powf_scalar(2.0)
+                .sum_dim(1)
+                .sqrt()
+                .clamp_min(1e-12);
+            pooled / norm
+        } else {
+            pooled
+        }
     }
 
     /// Embeds `(text, optional pair text)` items in length-sorted batches; `progress` gets
