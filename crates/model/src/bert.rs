@@ -5,7 +5,8 @@
 //! [`BertConfig`] mirrors HF's `config.json`. Post-norm layers, exact (erf) GELU, LayerNorm
 //! eps from the config (1e-12 for BERT). Attention goes through burn's fused
 //! `attention` op (flash/naive chosen by the backend) with the padding mask as `true` =
-//! masked key. The HF ↔ ragl weight names are in one table, [`hf_names`].
+//! masked key. The HF weight names are in one place, [`EMBEDDING_HF_NAMES`] and
+//! [`LAYER_HF_NAMES`], which loading and saving share.
 
 use burn::module::Param;
 use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
@@ -70,7 +71,9 @@ impl BertConfig {
                 self.hidden_act
             ));
         }
-        if self.num_attention_heads == 0 || !self.hidden_size.is_multiple_of(self.num_attention_heads) {
+        if self.num_attention_heads == 0
+            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
+        {
             return Err(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
                 self.hidden_size, self.num_attention_heads
@@ -109,8 +112,11 @@ pub struct BertEmbeddings<B: Backend> {
 
 #[derive(Module, Debug)]
 pub struct BertLayer<B: Backend> {
+    /// `attention.self.query`
     pub query: Linear<B>,
+    /// `attention.self.key`
     pub key: Linear<B>,
+    /// `attention.self.value`
     pub value: Linear<B>,
     /// `attention.output.dense`
     pub attention_output: Linear<B>,
@@ -231,48 +237,24 @@ pub(crate) fn layer_norm<B: Backend>(d: usize, eps: f64, device: &B::Device) -> 
     LayerNormConfig::new(d).with_epsilon(eps).init(device)
 }
 
-/// The HF names of every tensor of a `BertModel` with `layers` layers, paired with a
-/// ragl path. This is the one place the naming lives; loading and saving both use it.
-/// Kinds: `L` linear (weight transposed between PyTorch `[out,in]` and burn `[in,out]`),
-/// `N` LayerNorm (`weight/bias`, or the old TF `gamma/beta`), `E` embedding.
-pub fn hf_names(layers: usize) -> Vec<(char, String, String)> {
-    let mut v = vec![
-        (
-            'E',
-            "embeddings.word_embeddings".into(),
-            "embeddings.word_embeddings".into(),
-        ),
-        (
-            'E',
-            "embeddings.position_embeddings".into(),
-            "embeddings.position_embeddings".into(),
-        ),
-        (
-            'E',
-            "embeddings.token_type_embeddings".into(),
-            "embeddings.token_type_embeddings".into(),
-        ),
-        (
-            'N',
-            "embeddings.LayerNorm".into(),
-            "embeddings.layer_norm".into(),
-        ),
-    ];
-    for i in 0..layers {
-        let p = format!("encoder.layer.{i}");
-        let r = format!("layers.{i}");
-        for (k, hf, ours) in [
-            ('L', "attention.self.query", "query"),
-            ('L', "attention.self.key", "key"),
-            ('L', "attention.self.value", "value"),
-            ('L', "attention.output.dense", "attention_output"),
-            ('N', "attention.output.LayerNorm", "attention_norm"),
-            ('L', "intermediate.dense", "intermediate"),
-            ('L', "output.dense", "output"),
-            ('N', "output.LayerNorm", "output_norm"),
-        ] {
-            v.push((k, format!("{p}.{hf}"), format!("{r}.{ours}")));
-        }
-    }
-    v
-}
+/// HF names of the eight tensor groups of encoder layer `i` (under `encoder.layer.{i}.`):
+/// the one table that both loading and saving use. The `BertLayer` field each maps to is
+/// the comment on that field.
+pub const LAYER_HF_NAMES: [&str; 8] = [
+    "attention.self.query",
+    "attention.self.key",
+    "attention.self.value",
+    "attention.output.dense",
+    "attention.output.LayerNorm",
+    "intermediate.dense",
+    "output.dense",
+    "output.LayerNorm",
+];
+
+/// HF names of the embedding tables and their LayerNorm, in `BertEmbeddings` field order.
+pub const EMBEDDING_HF_NAMES: [&str; 4] = [
+    "embeddings.word_embeddings",
+    "embeddings.position_embeddings",
+    "embeddings.token_type_embeddings",
+    "embeddings.LayerNorm",
+];

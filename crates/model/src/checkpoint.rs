@@ -1,5 +1,6 @@
 //! Hugging Face checkpoints in and out: `config.json` + `model.safetensors`
-//! (+ `tokenizer.json`). Loading maps every HF tensor name through [`crate::bert::hf_names`],
+//! (+ `tokenizer.json`). Loading and saving name tensors through the tables in [`crate::bert`]
+//! (`EMBEDDING_HF_NAMES`, `LAYER_HF_NAMES`),
 //! accepts the `bert.` prefix or none, `LayerNorm.weight/bias` or the old TF
 //! `LayerNorm.gamma/beta`, f32/f16/bf16 storage, and a tied MLM decoder. Every missing
 //! tensor is reported by name at once; a shape mismatch is an error naming the tensor;
@@ -13,7 +14,10 @@ use burn::nn::{Embedding, LayerNorm, Linear};
 use burn::prelude::*;
 use safetensors::{Dtype, SafeTensors};
 
-use crate::bert::{Bert, BertConfig, BertEmbeddings, BertLayer, MlmHead, hf_names, layer_norm};
+use crate::bert::{
+    Bert, BertConfig, BertEmbeddings, BertLayer, EMBEDDING_HF_NAMES as EMB,
+    LAYER_HF_NAMES as LAYER, MlmHead, layer_norm,
+};
 use crate::{Error, Result};
 
 pub const CONFIG_FILE: &str = "config.json";
@@ -254,47 +258,23 @@ pub fn load<B: Backend>(dir: &Path, device: &B::Device) -> Result<Checkpoint<B>>
     let c = &config;
     let (d, ff, eps) = (c.hidden_size, c.intermediate_size, c.layer_norm_eps);
     let embeddings = BertEmbeddings {
-        word_embeddings: embedding(
-            &mut w,
-            "embeddings.word_embeddings",
-            c.vocab_size,
-            d,
-            device,
-        )?,
-        position_embeddings: embedding(
-            &mut w,
-            "embeddings.position_embeddings",
-            c.max_position_embeddings,
-            d,
-            device,
-        )?,
-        token_type_embeddings: embedding(
-            &mut w,
-            "embeddings.token_type_embeddings",
-            c.type_vocab_size,
-            d,
-            device,
-        )?,
-        layer_norm: norm(&mut w, "embeddings.LayerNorm", d, eps, device)?,
+        word_embeddings: embedding(&mut w, EMB[0], c.vocab_size, d, device)?,
+        position_embeddings: embedding(&mut w, EMB[1], c.max_position_embeddings, d, device)?,
+        token_type_embeddings: embedding(&mut w, EMB[2], c.type_vocab_size, d, device)?,
+        layer_norm: norm(&mut w, EMB[3], d, eps, device)?,
     };
     let mut layers = Vec::with_capacity(c.num_hidden_layers);
     for i in 0..c.num_hidden_layers {
         let p = format!("encoder.layer.{i}");
         layers.push(BertLayer {
-            query: linear(&mut w, &format!("{p}.attention.self.query"), d, d, device)?,
-            key: linear(&mut w, &format!("{p}.attention.self.key"), d, d, device)?,
-            value: linear(&mut w, &format!("{p}.attention.self.value"), d, d, device)?,
-            attention_output: linear(&mut w, &format!("{p}.attention.output.dense"), d, d, device)?,
-            attention_norm: norm(
-                &mut w,
-                &format!("{p}.attention.output.LayerNorm"),
-                d,
-                eps,
-                device,
-            )?,
-            intermediate: linear(&mut w, &format!("{p}.intermediate.dense"), d, ff, device)?,
-            output: linear(&mut w, &format!("{p}.output.dense"), ff, d, device)?,
-            output_norm: norm(&mut w, &format!("{p}.output.LayerNorm"), d, eps, device)?,
+            query: linear(&mut w, &format!("{p}.{}", LAYER[0]), d, d, device)?,
+            key: linear(&mut w, &format!("{p}.{}", LAYER[1]), d, d, device)?,
+            value: linear(&mut w, &format!("{p}.{}", LAYER[2]), d, d, device)?,
+            attention_output: linear(&mut w, &format!("{p}.{}", LAYER[3]), d, d, device)?,
+            attention_norm: norm(&mut w, &format!("{p}.{}", LAYER[4]), d, eps, device)?,
+            intermediate: linear(&mut w, &format!("{p}.{}", LAYER[5]), d, ff, device)?,
+            output: linear(&mut w, &format!("{p}.{}", LAYER[6]), ff, d, device)?,
+            output_norm: norm(&mut w, &format!("{p}.{}", LAYER[7]), d, eps, device)?,
             n_heads: c.num_attention_heads,
         });
     }
@@ -413,38 +393,24 @@ pub fn save<B: Backend>(
     };
     let e = &bert.embeddings;
     for (name, emb) in [
-        ("embeddings.word_embeddings", &e.word_embeddings),
-        ("embeddings.position_embeddings", &e.position_embeddings),
-        ("embeddings.token_type_embeddings", &e.token_type_embeddings),
+        (EMB[0], &e.word_embeddings),
+        (EMB[1], &e.position_embeddings),
+        (EMB[2], &e.token_type_embeddings),
     ] {
         out.insert(format!("{prefix}{name}.weight"), host(emb.weight.val()));
     }
-    nrm(
-        &mut out,
-        format!("{prefix}embeddings.LayerNorm"),
-        &e.layer_norm,
-    );
-    let names = hf_names(bert.layers.len());
+    nrm(&mut out, format!("{prefix}{}", EMB[3]), &e.layer_norm);
     for (i, l) in bert.layers.iter().enumerate() {
         let p = format!("{prefix}encoder.layer.{i}");
-        lin(&mut out, format!("{p}.attention.self.query"), &l.query);
-        lin(&mut out, format!("{p}.attention.self.key"), &l.key);
-        lin(&mut out, format!("{p}.attention.self.value"), &l.value);
-        lin(
-            &mut out,
-            format!("{p}.attention.output.dense"),
-            &l.attention_output,
-        );
-        nrm(
-            &mut out,
-            format!("{p}.attention.output.LayerNorm"),
-            &l.attention_norm,
-        );
-        lin(&mut out, format!("{p}.intermediate.dense"), &l.intermediate);
-        lin(&mut out, format!("{p}.output.dense"), &l.output);
-        nrm(&mut out, format!("{p}.output.LayerNorm"), &l.output_norm);
+        lin(&mut out, format!("{p}.{}", LAYER[0]), &l.query);
+        lin(&mut out, format!("{p}.{}", LAYER[1]), &l.key);
+        lin(&mut out, format!("{p}.{}", LAYER[2]), &l.value);
+        lin(&mut out, format!("{p}.{}", LAYER[3]), &l.attention_output);
+        nrm(&mut out, format!("{p}.{}", LAYER[4]), &l.attention_norm);
+        lin(&mut out, format!("{p}.{}", LAYER[5]), &l.intermediate);
+        lin(&mut out, format!("{p}.{}", LAYER[6]), &l.output);
+        nrm(&mut out, format!("{p}.{}", LAYER[7]), &l.output_norm);
     }
-    debug_assert!(names.len() == 4 + 8 * bert.layers.len());
     if let Some(p) = &bert.pooler {
         lin(&mut out, format!("{prefix}pooler.dense"), p);
     }

@@ -259,9 +259,7 @@ pub fn embed_jsonl<B: Backend>(
             return Ok(());
         }
         let done_before = summary.rows as u64;
-        let emb = encoder.embed_with(chunk, batch_size, |n| {
-            let _ = n;
-        })?;
+        let emb = encoder.embed(chunk, batch_size)?;
         for row in emb.data.chunks_exact(emb.dim) {
             npy.write_row(row)?;
         }
