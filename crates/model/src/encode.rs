@@ -9,6 +9,7 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use ragl_core::progress::Progress;
 use ragl_core::read::{Input, Lines};
+use rayon::prelude::*;
 use serde::Deserialize;
 
 use crate::bert::{Bert, BertInput};
@@ -175,18 +176,29 @@ impl<B: Backend> Encoder<B> {
         order.sort_by_key(|&i| std::cmp::Reverse(encs[i].ids.len()));
         let d = self.dim();
         let mut data = vec![0.0f32; encs.len() * d];
-        for chunk in order.chunks(batch_size.max(1)) {
-            let batch: Vec<&Encoded> = chunk.iter().map(|&i| &encs[i]).collect();
-            let pooled = self.forward_pooled(&batch);
-            let v = pooled
-                .into_data()
-                .convert::<f32>()
-                .to_vec::<f32>()
-                .expect("f32 data");
-            for (row, &i) in chunk.iter().enumerate() {
-                data[i * d..(i + 1) * d].copy_from_slice(&v[row * d..(row + 1) * d]);
+        // Batches run concurrently, one per worker thread: on the CPU backend the ops of a
+        // single batch keep only about one core busy.
+        let batches: Vec<&[usize]> = order.chunks(batch_size.max(1)).collect();
+        let width = rayon::current_num_threads().max(1);
+        for group in batches.chunks(width) {
+            let outs: Vec<Vec<f32>> = group
+                .par_iter()
+                .map(|chunk| {
+                    let batch: Vec<&Encoded> = chunk.iter().map(|&i| &encs[i]).collect();
+                    let pooled = self.forward_pooled(&batch);
+                    pooled
+                        .into_data()
+                        .convert::<f32>()
+                        .to_vec::<f32>()
+                        .expect("f32 data")
+                })
+                .collect();
+            for (chunk, v) in group.iter().zip(outs) {
+                for (row, &i) in chunk.iter().enumerate() {
+                    data[i * d..(i + 1) * d].copy_from_slice(&v[row * d..(row + 1) * d]);
+                }
+                progress(chunk.len());
             }
-            progress(chunk.len());
         }
         Ok(Embeddings {
             dim: d,
