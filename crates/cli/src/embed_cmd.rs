@@ -87,6 +87,11 @@ fn run_on<B: Backend>(a: &EmbedArgs, device: B::Device) -> Result<()> {
     }
     let tok = TextTokenizer::from_dir(&a.model, a.max_len)?;
     let mut encoder = Encoder::new(ckpt.bert, tok, pooling, device);
+    // burn-flex keeps one batch on about one core: run one batch per core on the CPU.
+    encoder.concurrent_batches = match a.device {
+        DeviceSpec::Cpu => rayon::current_num_threads(),
+        DeviceSpec::Cuda(_) => 1,
+    };
     encoder.normalize = match a.normalize.as_str() {
         "yes" => true,
         "no" => false,

@@ -112,6 +112,9 @@ pub struct Encoder<B: Backend> {
     pub pooling: Pooling,
     /// L2-normalise the pooled vectors (sentence-transformers' `Normalize` module).
     pub normalize: bool,
+    /// Batches run at once, one per rayon worker. Worth the number of cores on the CPU
+    /// backend, where one batch's ops keep about one core busy; 1 on a GPU.
+    pub concurrent_batches: usize,
     pub device: B::Device,
 }
 
@@ -135,6 +138,7 @@ impl<B: Backend> Encoder<B> {
             tokenizer,
             pooling,
             normalize: false,
+            concurrent_batches: 1,
             device,
         }
     }
@@ -176,10 +180,8 @@ impl<B: Backend> Encoder<B> {
         order.sort_by_key(|&i| std::cmp::Reverse(encs[i].ids.len()));
         let d = self.dim();
         let mut data = vec![0.0f32; encs.len() * d];
-        // Batches run concurrently, one per worker thread: on the CPU backend the ops of a
-        // single batch keep only about one core busy.
         let batches: Vec<&[usize]> = order.chunks(batch_size.max(1)).collect();
-        let width = rayon::current_num_threads().max(1);
+        let width = self.concurrent_batches.max(1);
         for group in batches.chunks(width) {
             let outs: Vec<Vec<f32>> = group
                 .par_iter()
