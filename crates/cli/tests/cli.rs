@@ -256,15 +256,7 @@ fn last_line_without_newline_counts() {
 }
 
 fn shared() -> Option<PathBuf> {
-    let p = std::env::var_os("RAGL_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    if p.join("data/mt").is_dir() {
-        Some(p)
-    } else {
-        eprintln!("skipping: {} has no data/mt (set RAGL_SHARED)", p.display());
-        None
-    }
+    ragl_core::shared::locate(env!("CARGO_MANIFEST_DIR"), "data/mt")
 }
 
 #[test]

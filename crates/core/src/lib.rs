@@ -22,6 +22,7 @@ pub mod manifest;
 pub mod progress;
 pub mod qa;
 pub mod read;
+pub mod shared;
 pub mod text;
 
 pub use error::{Error, Result};

@@ -58,15 +58,7 @@ fn missing_and_unknown_predictions_are_errors() {
 }
 
 fn shared() -> Option<PathBuf> {
-    let p = std::env::var_os("RAGL_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    if p.join("data/qa").is_dir() {
-        Some(p)
-    } else {
-        eprintln!("skipping: {} has no data/qa (set RAGL_SHARED)", p.display());
-        None
-    }
+    ragl_core::shared::locate(env!("CARGO_MANIFEST_DIR"), "data/qa")
 }
 
 #[test]

@@ -13,19 +13,8 @@ use serde_json::Value;
 type B = burn::backend::Flex;
 
 fn models() -> Option<PathBuf> {
-    let p = std::env::var_os("RAGL_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-        .join("models");
-    if p.join("all-minilm-l6-v2").is_dir() && p.join("bert-tiny-mlm").is_dir() {
-        Some(p)
-    } else {
-        eprintln!(
-            "skipping: {} lacks the checkpoints (set RAGL_SHARED)",
-            p.display()
-        );
-        None
-    }
+    ragl_core::shared::locate(env!("CARGO_MANIFEST_DIR"), "models/bert-tiny-mlm")
+        .map(|s| s.join("models"))
 }
 
 fn fixture() -> Value {
