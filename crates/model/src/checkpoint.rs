@@ -342,18 +342,8 @@ pub fn load<B: Backend>(dir: &Path, device: &B::Device) -> Result<Checkpoint<B>>
     })
 }
 
-fn host(t: Tensor<impl Backend, 2>) -> (Vec<usize>, Vec<f32>) {
-    let dims = t.dims().to_vec();
-    (
-        dims,
-        t.into_data()
-            .convert::<f32>()
-            .to_vec::<f32>()
-            .expect("f32 data"),
-    )
-}
-
-fn host1(t: Tensor<impl Backend, 1>) -> (Vec<usize>, Vec<f32>) {
+/// A tensor's shape and f32 values on the host, of any rank.
+fn host<const D: usize>(t: Tensor<impl Backend, D>) -> (Vec<usize>, Vec<f32>) {
     let dims = t.dims().to_vec();
     (
         dims,
@@ -382,13 +372,13 @@ pub fn save<B: Backend>(
             (vec![s[1], s[0]], transpose(&w, s[0], s[1])),
         );
         if let Some(b) = &l.bias {
-            out.insert(format!("{name}.bias"), host1(b.val()));
+            out.insert(format!("{name}.bias"), host(b.val()));
         }
     };
     let nrm = |out: &mut BTreeMap<_, _>, name: String, n: &LayerNorm<B>| {
-        out.insert(format!("{name}.weight"), host1(n.gamma.val()));
+        out.insert(format!("{name}.weight"), host(n.gamma.val()));
         if let Some(b) = &n.beta {
-            out.insert(format!("{name}.bias"), host1(b.val()));
+            out.insert(format!("{name}.bias"), host(b.val()));
         }
     };
     let e = &bert.embeddings;
@@ -421,7 +411,7 @@ pub fn save<B: Backend>(
             "cls.predictions.transform.LayerNorm".into(),
             &h.layer_norm,
         );
-        out.insert("cls.predictions.bias".into(), host1(h.bias.val()));
+        out.insert("cls.predictions.bias".into(), host(h.bias.val()));
     }
     let bytes_of = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
     let owned: Vec<(String, Vec<usize>, Vec<u8>)> = out
