@@ -1,15 +1,14 @@
 //! `ragl embed`: JSONL texts → `.npy` embeddings + `.ids`, with a progress bar.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use burn::tensor::backend::Backend;
 use indicatif::{ProgressBar, ProgressStyle};
 use ragl_core::read::Input;
-use ragl_model::checkpoint;
-use ragl_model::encode::{Encoder, Pooling, embed_jsonl};
-use ragl_model::tokenizer::TextTokenizer;
+use ragl_model::checkpoint::LoadReport;
+use ragl_model::encode::{Encoder, EncoderSpec, Pooling, embed_jsonl};
 
 use crate::backend::DeviceSpec;
 
@@ -45,19 +44,49 @@ pub struct EmbedArgs {
     skip_invalid: bool,
 }
 
-fn pooling_for(model: &Path, arg: &str) -> Result<Pooling> {
-    if arg != "auto" {
-        return arg
-            .parse()
-            .map_err(|e: String| anyhow::Error::new(crate::BadInput(e)));
+/// `auto` → None (resolved from the checkpoint), else the parsed value.
+pub fn pooling_arg(arg: &str) -> Result<Option<Pooling>> {
+    if arg == "auto" {
+        return Ok(None);
     }
-    let st = model.join("1_Pooling/config.json");
-    let mean = std::fs::read_to_string(st)
-        .ok()
-        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
-        .and_then(|v| v["pooling_mode_mean_tokens"].as_bool())
-        .unwrap_or(false);
-    Ok(if mean { Pooling::Mean } else { Pooling::Cls })
+    arg.parse()
+        .map(Some)
+        .map_err(|e: String| anyhow::Error::new(crate::BadInput(e)))
+}
+
+pub fn normalize_arg(arg: &str) -> Option<bool> {
+    match arg {
+        "yes" => Some(true),
+        "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// Loads an encoder for the CLI: bad sizes are exit-2 errors, unused tensors a note, and on
+/// the CPU one batch runs per core (burn-flex keeps one batch on about one core).
+pub fn load_encoder<B: Backend>(
+    spec: &EncoderSpec,
+    device: &DeviceSpec,
+    dev: &B::Device,
+) -> Result<(Encoder<B>, LoadReport)> {
+    if spec.max_len < 2 {
+        crate::bad_input!("--max-len must be at least 2");
+    }
+    let (mut encoder, report) = spec
+        .load::<B>(dev)
+        .with_context(|| format!("loading {}", spec.model.display()))?;
+    if !report.unused.is_empty() {
+        eprintln!(
+            "note: {} tensor(s) in the checkpoint are not used by BertModel: {}",
+            report.unused.len(),
+            report.unused.join(", ")
+        );
+    }
+    encoder.concurrent_batches = match device {
+        DeviceSpec::Cpu => rayon::current_num_threads(),
+        DeviceSpec::Cuda(_) => 1,
+    };
+    Ok((encoder, report))
 }
 
 pub fn run(a: EmbedArgs) -> Result<()> {
@@ -65,39 +94,17 @@ pub fn run(a: EmbedArgs) -> Result<()> {
 }
 
 fn run_on<B: Backend>(a: &EmbedArgs, device: B::Device) -> Result<()> {
-    let pooling = pooling_for(&a.model, &a.pooling)?;
-    if a.max_len < 2 || a.batch_size == 0 {
-        crate::bad_input!("--max-len must be at least 2 and --batch-size at least 1");
+    if a.batch_size == 0 {
+        crate::bad_input!("--batch-size must be at least 1");
     }
-    let ckpt = checkpoint::load::<B>(&a.model, &device)
-        .with_context(|| format!("loading {}", a.model.display()))?;
-    if a.max_len > ckpt.config.max_position_embeddings {
-        crate::bad_input!(
-            "--max-len {} exceeds the model's max_position_embeddings {}",
-            a.max_len,
-            ckpt.config.max_position_embeddings
-        );
-    }
-    if !ckpt.report.unused.is_empty() {
-        eprintln!(
-            "note: {} tensor(s) in the checkpoint are not used by BertModel: {}",
-            ckpt.report.unused.len(),
-            ckpt.report.unused.join(", ")
-        );
-    }
-    let tok = TextTokenizer::from_dir(&a.model, a.max_len)?;
-    let mut encoder = Encoder::new(ckpt.bert, tok, pooling, device);
-    // burn-flex keeps one batch on about one core: run one batch per core on the CPU.
-    encoder.concurrent_batches = match a.device {
-        DeviceSpec::Cpu => rayon::current_num_threads(),
-        DeviceSpec::Cuda(_) => 1,
-    };
-    encoder.normalize = match a.normalize.as_str() {
-        "yes" => true,
-        "no" => false,
-        _ => std::fs::read_to_string(a.model.join("modules.json"))
-            .is_ok_and(|m| m.contains("models.Normalize")),
-    };
+    let spec = EncoderSpec::resolve(
+        &a.model,
+        pooling_arg(&a.pooling)?,
+        normalize_arg(&a.normalize),
+        a.max_len,
+    );
+    let (encoder, _) = load_encoder::<B>(&spec, &a.device, &device)?;
+    let pooling = spec.pooling;
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{spinner} embed [{elapsed_precise}] {wide_bar} {pos}/{len} texts  {per_sec}  ETA {eta}")

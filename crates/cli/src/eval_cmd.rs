@@ -23,6 +23,30 @@ pub enum EvalCommand {
     Chrf(ChrfArgs),
     /// Exact match and F1 of QA predictions (SQuAD / NQ-open normalisation, regex answers).
     Qa(QaArgs),
+    /// Answer recall@k of a retrieval run: does a top-k passage contain a gold answer?
+    Retrieval(RetrievalArgs),
+}
+
+#[derive(Args)]
+pub struct RetrievalArgs {
+    /// Gold QA file (any format `ragl eval qa` reads).
+    #[arg(long)]
+    gold: PathBuf,
+    /// Run file from `ragl retrieve` (JSONL or TREC).
+    #[arg(long)]
+    retrieved: PathBuf,
+    /// The passages JSONL the index was built from.
+    #[arg(long)]
+    passages: PathBuf,
+    /// Cut-offs, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,5,20,100")]
+    k: Vec<usize>,
+    /// Gold format; detected from the file when omitted.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(GoldFormat::NAMES))]
+    format: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Arguments shared by the translation metrics.
@@ -110,6 +134,7 @@ pub fn run(c: EvalCommand) -> Result<()> {
         EvalCommand::Bleu(a) => bleu(a),
         EvalCommand::Chrf(a) => chrf(a),
         EvalCommand::Qa(a) => qa(a),
+        EvalCommand::Retrieval(a) => retrieval(a),
     }
 }
 
@@ -284,5 +309,40 @@ fn qa(a: QaArgs) -> Result<()> {
             format.name()
         );
     }
+    Ok(())
+}
+
+fn retrieval(a: RetrievalArgs) -> Result<()> {
+    use ragl_eval::retrieval::{answer_recall, referenced_ids};
+    let gold_in = Input::from_arg(&a.gold);
+    let format = match &a.format {
+        Some(f) => GoldFormat::from_name(f).expect("clap checked the name"),
+        None => GoldFormat::detect(&gold_in)?,
+    };
+    let gold = read_gold(&gold_in, format)?;
+    let run = ragl_core::run::read_run(&Input::from_arg(&a.retrieved))?;
+    let wanted = referenced_ids(&run);
+    // Only the passages the run names are kept: the corpus may be far larger than memory.
+    let mut texts = std::collections::HashMap::with_capacity(wanted.len());
+    for p in ragl_core::passage::Passages::open(&Input::from_arg(&a.passages), true)? {
+        let p = p?;
+        if wanted.contains(&p.id) {
+            texts.insert(p.id, p.text);
+        }
+    }
+    let r = answer_recall(&gold, &run, &texts, &a.k)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&r)?);
+        return Ok(());
+    }
+    for (k, v) in r.ks.iter().zip(&r.recall) {
+        let note = if *k > r.depth {
+            format!("  (the run has only {} hits per query)", r.depth)
+        } else {
+            String::new()
+        };
+        println!("recall@{k:<4} {:6.2}{note}", 100.0 * v);
+    }
+    println!("questions   {}", r.questions);
     Ok(())
 }

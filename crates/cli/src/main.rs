@@ -9,6 +9,7 @@
 mod backend;
 mod embed_cmd;
 mod eval_cmd;
+mod index_cmd;
 mod quickstart;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +33,11 @@ enum Command {
     Quickstart(quickstart::QuickstartArgs),
     /// Embed texts with a BERT checkpoint (JSONL in, .npy + .ids out).
     Embed(embed_cmd::EmbedArgs),
+    /// Build, merge, inspect and audit retrieval indexes (exact, HNSW, BM25).
+    #[command(subcommand)]
+    Index(index_cmd::IndexCommand),
+    /// Retrieve the top-k passages for each query from an index.
+    Retrieve(index_cmd::RetrieveArgs),
     /// Show the compute backend and run a small check on a device.
     Device(backend::DeviceArgs),
 }
@@ -49,6 +55,8 @@ fn main() {
         Command::Quickstart(a) => quickstart::run(a),
         Command::Device(a) => backend::run(a),
         Command::Embed(a) => embed_cmd::run(a),
+        Command::Index(c) => index_cmd::run(c),
+        Command::Retrieve(a) => index_cmd::retrieve(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -66,6 +74,12 @@ fn exit_code(e: &anyhow::Error) -> i32 {
             return if c.is_bad_input() { 2 } else { 1 };
         }
         if let Some(c) = cause.downcast_ref::<ragl_model::Error>() {
+            return if c.is_bad_input() { 2 } else { 1 };
+        }
+        if let Some(c) = cause.downcast_ref::<ragl_index::Error>() {
+            return if c.is_bad_input() { 2 } else { 1 };
+        }
+        if let Some(c) = cause.downcast_ref::<ragl_retriever::Error>() {
             return if c.is_bad_input() { 2 } else { 1 };
         }
         if let Some(c) = cause.downcast_ref::<ragl_eval::Error>() {

@@ -19,9 +19,12 @@
 pub mod atomic;
 pub mod error;
 pub mod manifest;
+pub mod npy;
+pub mod passage;
 pub mod progress;
 pub mod qa;
 pub mod read;
+pub mod run;
 pub mod shared;
 pub mod text;
 

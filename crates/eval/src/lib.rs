@@ -16,6 +16,7 @@ pub mod bleu;
 pub mod chrf;
 pub mod qa;
 pub mod qa_data;
+pub mod retrieval;
 pub mod signature;
 pub mod tokenize;
 

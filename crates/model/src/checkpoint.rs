@@ -240,6 +240,19 @@ fn embedding<B: Backend>(
 }
 
 /// Loads a BERT checkpoint directory (`config.json` + `model.safetensors`).
+/// The fingerprint [`load`] would report for `dir` (SHA-256 of its weights file), without
+/// loading the model.
+pub fn fingerprint(dir: &Path) -> Result<String> {
+    let path = dir.join(WEIGHTS_FILE);
+    if !path.is_file() {
+        return Err(Error::MissingFile {
+            dir: dir.to_path_buf(),
+            file: WEIGHTS_FILE,
+        });
+    }
+    Ok(ragl_core::manifest::sha256_file(&path)?)
+}
+
 pub fn load<B: Backend>(dir: &Path, device: &B::Device) -> Result<Checkpoint<B>> {
     let config = read_config(dir)?;
     let path = dir.join(WEIGHTS_FILE);

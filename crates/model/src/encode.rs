@@ -7,18 +7,19 @@
 use burn::module::Param;
 use burn::nn::Linear;
 use burn::prelude::*;
+use ragl_core::passage::Passages;
 use ragl_core::progress::Progress;
-use ragl_core::read::{Input, Lines};
+use ragl_core::read::Input;
 use rayon::prelude::*;
-use serde::Deserialize;
 
 use crate::bert::{Bert, BertInput};
-use crate::npy::NpyWriter;
 use crate::tokenizer::{Encoded, TextTokenizer};
 use crate::{Error, Result};
+use ragl_core::npy::NpyWriter;
 
 /// How token states become one vector.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Pooling {
     /// The `[CLS]` state (REALM, DPR).
     Cls,
@@ -218,13 +219,70 @@ impl<B: Backend> Encoder<B> {
     }
 }
 
-/// A JSONL record for `embed`: `{"id", "text"}` or `{"id", "title", "text"}`.
-#[derive(Debug, Deserialize)]
-struct Record {
-    id: serde_json::Value,
-    #[serde(default)]
-    title: Option<String>,
-    text: String,
+/// How a checkpoint directory becomes an [`Encoder`]: recorded in index manifests so that
+/// queries are later encoded exactly as the passages were.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncoderSpec {
+    pub model: std::path::PathBuf,
+    pub pooling: Pooling,
+    pub normalize: bool,
+    pub max_len: usize,
+}
+
+impl EncoderSpec {
+    /// Resolves `auto` choices from the checkpoint: mean pooling and L2 normalisation for
+    /// sentence-transformers directories (`1_Pooling/config.json`, a `Normalize` module in
+    /// `modules.json`), CLS and no normalisation otherwise.
+    pub fn resolve(
+        model: &std::path::Path,
+        pooling: Option<Pooling>,
+        normalize: Option<bool>,
+        max_len: usize,
+    ) -> Self {
+        let pooling = pooling.unwrap_or_else(|| {
+            let mean = std::fs::read_to_string(model.join("1_Pooling/config.json"))
+                .ok()
+                .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+                .and_then(|v| v["pooling_mode_mean_tokens"].as_bool())
+                .unwrap_or(false);
+            if mean { Pooling::Mean } else { Pooling::Cls }
+        });
+        let normalize = normalize.unwrap_or_else(|| {
+            std::fs::read_to_string(model.join("modules.json"))
+                .is_ok_and(|m| m.contains("models.Normalize"))
+        });
+        EncoderSpec {
+            // Absolute, so that an index records a model path that works from any directory.
+            model: std::fs::canonicalize(model).unwrap_or_else(|_| model.to_path_buf()),
+            pooling,
+            normalize,
+            max_len,
+        }
+    }
+
+    /// Loads the checkpoint and tokenizer. Returns the encoder and the load report (whose
+    /// fingerprint identifies the weights).
+    pub fn load<B: Backend>(
+        &self,
+        device: &B::Device,
+    ) -> Result<(Encoder<B>, crate::checkpoint::LoadReport)> {
+        let ckpt = crate::checkpoint::load::<B>(&self.model, device)?;
+        if self.max_len < 2 || self.max_len > ckpt.config.max_position_embeddings {
+            return Err(Error::Config {
+                path: self.model.join("config.json"),
+                line: 0,
+                message: format!(
+                    "max length {} is outside 2..={} (max_position_embeddings)",
+                    self.max_len, ckpt.config.max_position_embeddings
+                ),
+            });
+        }
+        let tok = TextTokenizer::from_dir(&self.model, self.max_len)?;
+        let mut enc = Encoder::new(ckpt.bert, tok, self.pooling, device.clone());
+        enc.normalize = self.normalize;
+        Ok((enc, ckpt.report))
+    }
 }
 
 /// What an `embed` run did.
@@ -249,14 +307,7 @@ pub fn embed_jsonl<B: Backend>(
     mut progress: impl FnMut(Progress),
 ) -> Result<EmbedSummary> {
     const CHUNK: usize = 4096;
-    let total = match input {
-        Input::File(_) => Some(
-            Lines::open(input)?
-                .filter(|l| l.as_ref().is_ok_and(|l| !l.text.trim().is_empty()))
-                .count() as u64,
-        ),
-        Input::Stdin => None,
-    };
+    let total = ragl_core::passage::count(input)?;
     let ids_path = out.with_extension("ids");
     let mut ids_out = String::new();
     let mut npy = NpyWriter::create(out, encoder.dim())?;
@@ -287,55 +338,17 @@ pub fn embed_jsonl<B: Backend>(
         Ok(())
     };
     let name = input.name();
-    for line in Lines::open(input)? {
-        let line = line?;
-        if line.text.trim().is_empty() {
-            continue;
-        }
-        let r: Record = serde_json::from_str(&line.text).map_err(|e| ragl_core::Error::Json {
-            path: name.clone(),
-            line: line.number,
-            message: e.to_string(),
-        })?;
-        if r.text.trim().is_empty() {
-            if skip_invalid {
-                summary.skipped += 1;
-                continue;
-            }
-            return Err(ragl_core::Error::format(
-                &name,
-                line.number,
-                "empty \"text\" (use --skip-invalid to skip and count such records)",
-            )
-            .into());
-        }
-        let id = match r.id {
-            serde_json::Value::String(s) => s,
-            serde_json::Value::Number(n) => n.to_string(),
-            other => {
-                return Err(ragl_core::Error::format(
-                    &name,
-                    line.number,
-                    format!("\"id\" must be a string or a number, got {other}"),
-                )
-                .into());
-            }
-        };
-        if id.contains('\n') {
-            return Err(
-                ragl_core::Error::format(&name, line.number, "\"id\" contains a newline").into(),
-            );
-        }
-        ids_out.push_str(&id);
+    let mut passages = Passages::open(input, skip_invalid)?;
+    for p in passages.by_ref() {
+        let p = p?;
+        ids_out.push_str(&p.id);
         ids_out.push('\n');
-        chunk.push(match r.title {
-            Some(t) if !t.is_empty() => (t, Some(r.text)),
-            _ => (r.text, None),
-        });
+        chunk.push(p.encoder_pair());
         if chunk.len() == CHUNK {
             flush(&mut chunk, &mut npy, &mut summary)?;
         }
     }
+    summary.skipped = passages.skipped as usize;
     flush(&mut chunk, &mut npy, &mut summary)?;
     if summary.rows == 0 {
         return Err(Error::Core(ragl_core::Error::format(

@@ -20,7 +20,6 @@
 pub mod bert;
 pub mod checkpoint;
 pub mod encode;
-pub mod npy;
 pub mod tokenizer;
 
 use std::path::PathBuf;

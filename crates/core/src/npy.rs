@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use ragl_core::Error;
+use crate::Error;
 
 /// Header size reserved up front, so the final shape can be written in place.
 const HEADER_LEN: usize = 128;
@@ -32,11 +32,11 @@ pub struct NpyWriter {
 }
 
 impl NpyWriter {
-    pub fn create(dest: &Path, cols: usize) -> ragl_core::Result<Self> {
+    pub fn create(dest: &Path, cols: usize) -> crate::Result<Self> {
         if let Some(d) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
         }
-        let tmp = ragl_core::atomic::temp_path(dest);
+        let tmp = crate::atomic::temp_path(dest);
         let f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let mut w = BufWriter::with_capacity(1 << 20, f);
         w.write_all(&header(0, cols))
@@ -50,7 +50,7 @@ impl NpyWriter {
         })
     }
 
-    pub fn write_row(&mut self, row: &[f32]) -> ragl_core::Result<()> {
+    pub fn write_row(&mut self, row: &[f32]) -> crate::Result<()> {
         assert_eq!(row.len(), self.cols, "row width");
         for x in row {
             self.w
@@ -62,7 +62,7 @@ impl NpyWriter {
     }
 
     /// Writes the final shape and renames the file into place.
-    pub fn finish(mut self) -> ragl_core::Result<usize> {
+    pub fn finish(mut self) -> crate::Result<usize> {
         let io = |e| Error::io(&self.tmp, e);
         self.w.flush().map_err(io)?;
         let mut f = self
@@ -80,7 +80,7 @@ impl NpyWriter {
 }
 
 /// Reads a little-endian f32 2-D `.npy` (as written above or by `numpy.save`).
-pub fn read_f32(path: &Path) -> ragl_core::Result<(usize, usize, Vec<f32>)> {
+pub fn read_f32(path: &Path) -> crate::Result<(usize, usize, Vec<f32>)> {
     let mut bytes = Vec::new();
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
