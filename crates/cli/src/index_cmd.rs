@@ -377,21 +377,18 @@ fn build(a: BuildArgs) -> Result<()> {
     Ok(())
 }
 
-/// Reads `path.ids` if present, else numbers the rows.
-fn ids_for(npy: &Path, rows: usize) -> Result<Vec<String>> {
+/// Streams the ids of `path.ids` if present, else numbers the rows; checks the count.
+fn ids_for(npy: &Path, rows: usize) -> Result<Box<dyn Iterator<Item = ragl_core::Result<String>>>> {
     let p = npy.with_extension("ids");
     if !p.exists() {
-        return Ok((0..rows).map(|i| i.to_string()).collect());
+        return Ok(Box::new((0..rows).map(|i| Ok(i.to_string()))));
     }
-    let ids: Vec<String> = std::fs::read_to_string(&p)
-        .with_context(|| format!("reading {}", p.display()))?
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    if ids.len() != rows {
-        crate::bad_input!("{}: {} ids for {rows} vectors", p.display(), ids.len());
+    let input = Input::File(p.clone());
+    let n = ragl_core::read::Lines::open(&input)?.count();
+    if n != rows {
+        crate::bad_input!("{}: {n} ids for {rows} vectors", p.display());
     }
-    Ok(ids)
+    Ok(Box::new(ragl_core::read::Lines::open(&input)?.map(|l| l.map(|l| l.text))))
 }
 
 fn build_from_vectors(
@@ -400,7 +397,8 @@ fn build_from_vectors(
     config: IndexConfig,
     shard: Option<(usize, usize)>,
 ) -> Result<ragl_index::build::BuildSummary> {
-    let (rows, dim, data) = ragl_core::npy::read_f32(npy)?;
+    let mut reader = ragl_core::npy::NpyReader::open(npy)?;
+    let (rows, dim) = (reader.rows, reader.cols);
     if rows == 0 || dim == 0 {
         crate::bad_input!("{}: no vectors", npy.display());
     }
@@ -418,16 +416,26 @@ fn build_from_vectors(
         model_fingerprint: None,
         chunk_rows: a.chunk_rows,
     };
-    let source = ids
-        .into_iter()
-        .zip(data.chunks_exact(dim))
-        .map(|(id, v)| Ok((id, v)));
+    // Rows are streamed from the file through a block buffer, so a shard build holds one
+    // chunk in memory whatever the size of the file.
+    let mut block: Vec<f32> = Vec::new();
+    let mut at = 0usize;
+    let source = ids.map(move |id| {
+        let id = id?;
+        if (at + 1) * dim > block.len() {
+            block = reader.next_rows(4096)?;
+            at = 0;
+        }
+        let v = block[at * dim..(at + 1) * dim].to_vec();
+        at += 1;
+        Ok((id, v))
+    });
     Ok(ragl_index::build::build_dense(
         &a.out,
         &spec,
         source,
         rows,
-        |rows: &[&[f32]]| Ok(rows.concat()),
+        |rows: &[Vec<f32>]| Ok(rows.concat()),
         a.kind.graph_threads(),
         stage_bars(),
     )?)
@@ -548,11 +556,12 @@ fn audit(a: AuditArgs) -> Result<()> {
     let vecs = idx.vectors().expect("dense");
     if !a.json {
         println!(
-            "audit {}: {nq} queries, k = {}, {:?} metric, {:?} storage; exact search {:.0} queries/s",
+            "audit {}: {nq} queries, k = {}, {:?} metric, {:?} storage ({} kernels); exact search {:.0} queries/s",
             a.index.display(),
             a.k,
             metric,
             hnsw.dtype,
+            idx.acceleration().unwrap_or_default(),
             nq as f64 / exact_secs
         );
         println!(

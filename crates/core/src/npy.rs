@@ -79,28 +79,27 @@ impl NpyWriter {
     }
 }
 
-/// Reads a little-endian f32 2-D `.npy` (as written above or by `numpy.save`).
-pub fn read_f32(path: &Path) -> crate::Result<(usize, usize, Vec<f32>)> {
-    let mut bytes = Vec::new();
-    File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(|e| Error::io(path, e))?;
+/// Parses an `.npy` header: `(rows, cols, offset of the data)`. Only little-endian f32
+/// 2-D arrays in C order are accepted.
+fn parse_header(path: &Path, head: &[u8]) -> crate::Result<(usize, usize, usize)> {
     let bad = |m: &str| Error::Artifact {
         path: path.to_path_buf(),
         message: m.to_owned(),
     };
-    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+    if head.len() < 12 || &head[..6] != b"\x93NUMPY" {
         return Err(bad("not an .npy file"));
     }
-    let (hlen, start) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+    let (hlen, start) = match head[6] {
+        1 => (u16::from_le_bytes([head[8], head[9]]) as usize, 10),
         _ => (
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as usize,
             12,
         ),
     };
-    let h =
-        std::str::from_utf8(&bytes[start..start + hlen]).map_err(|_| bad("header is not text"))?;
+    let h = head
+        .get(start..start + hlen)
+        .ok_or_else(|| bad("header longer than the file"))?;
+    let h = std::str::from_utf8(h).map_err(|_| bad("header is not text"))?;
     if !h.contains("'<f4'") || h.contains("'fortran_order': True") {
         return Err(bad("expected little-endian f32 in C order"));
     }
@@ -113,18 +112,66 @@ pub fn read_f32(path: &Path) -> crate::Result<(usize, usize, Vec<f32>)> {
         .split(',')
         .filter_map(|d| d.trim().parse().ok())
         .collect();
-    let (rows, cols) = match dims[..] {
-        [r, c] => (r, c),
-        _ => return Err(bad("expected a 2-D array")),
-    };
-    let data: Vec<f32> = bytes[start + hlen..]
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    if data.len() != rows * cols {
-        return Err(bad("data length does not match the shape"));
+    match dims[..] {
+        [r, c] => Ok((r, c, start + hlen)),
+        _ => Err(bad("expected a 2-D array")),
     }
-    Ok((rows, cols, data))
+}
+
+/// Streams the rows of a little-endian f32 2-D `.npy`, a block at a time, so that a file
+/// larger than memory can be indexed.
+pub struct NpyReader {
+    path: PathBuf,
+    r: std::io::BufReader<File>,
+    pub rows: usize,
+    pub cols: usize,
+    read: usize,
+}
+
+impl NpyReader {
+    pub fn open(path: &Path) -> crate::Result<Self> {
+        let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+        let len = f.metadata().map_err(|e| Error::io(path, e))?.len();
+        let mut head = vec![0u8; 4096.min(len as usize)];
+        f.read_exact(&mut head).map_err(|e| Error::io(path, e))?;
+        let (rows, cols, offset) = parse_header(path, &head)?;
+        if len != (offset + rows * cols * 4) as u64 {
+            return Err(Error::Artifact {
+                path: path.to_path_buf(),
+                message: format!("file size {len} does not match the shape ({rows}, {cols}): truncated?"),
+            });
+        }
+        f.seek(SeekFrom::Start(offset as u64))
+            .map_err(|e| Error::io(path, e))?;
+        Ok(NpyReader {
+            path: path.to_path_buf(),
+            r: std::io::BufReader::with_capacity(1 << 20, f),
+            rows,
+            cols,
+            read: 0,
+        })
+    }
+
+    /// The next (up to) `n` rows, row-major; empty at the end.
+    pub fn next_rows(&mut self, n: usize) -> crate::Result<Vec<f32>> {
+        let n = n.min(self.rows - self.read);
+        let mut bytes = vec![0u8; n * self.cols * 4];
+        self.r
+            .read_exact(&mut bytes)
+            .map_err(|e| Error::io(&self.path, e))?;
+        self.read += n;
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
+}
+
+/// Reads a whole little-endian f32 2-D `.npy` (as written above or by `numpy.save`).
+pub fn read_f32(path: &Path) -> crate::Result<(usize, usize, Vec<f32>)> {
+    let mut r = NpyReader::open(path)?;
+    let data = r.next_rows(r.rows)?;
+    Ok((r.rows, r.cols, data))
 }
 
 #[cfg(test)]

@@ -216,6 +216,14 @@ impl Index {
         }
     }
 
+    /// The SIMD kernels of an HNSW index.
+    pub fn acceleration(&self) -> Option<String> {
+        match &self.body {
+            Body::Dense { hnsw: Some(h), .. } => Some(h.acceleration()),
+            _ => None,
+        }
+    }
+
     /// Changes HNSW's search beam (efSearch); no effect on other kinds.
     pub fn set_expansion_search(&self, ef: usize) {
         if let Body::Dense { hnsw: Some(h), .. } = &self.body {

@@ -43,6 +43,24 @@ fn usearch_err(e: impl std::fmt::Display) -> Error {
     Error::Usearch(e.to_string())
 }
 
+/// Replaces usearch's f32 kernels with ragl's (f32 accumulation, see [`crate::simd`]).
+/// Custom metrics are not saved with the graph, so this runs after every build and view.
+fn use_fast_f32_metric(index: &mut UIndex, dim: usize, metric: Metric, cfg: &HnswConfig) {
+    if cfg.dtype != Dtype::F32 {
+        return;
+    }
+    let f: Box<dyn Fn(*const f32, *const f32) -> f32 + Send + Sync> = match metric {
+        // SAFETY: usearch passes pointers to two stored or query vectors of `dim` floats.
+        Metric::Ip => Box::new(move |a, b| unsafe {
+            1.0 - crate::simd::dot(std::slice::from_raw_parts(a, dim), std::slice::from_raw_parts(b, dim))
+        }),
+        Metric::L2 => Box::new(move |a, b| unsafe {
+            crate::simd::l2sq(std::slice::from_raw_parts(a, dim), std::slice::from_raw_parts(b, dim))
+        }),
+    };
+    index.change_metric::<f32>(f);
+}
+
 fn options(dim: usize, metric: Metric, cfg: &HnswConfig) -> IndexOptions {
     IndexOptions {
         dimensions: dim,
@@ -82,7 +100,8 @@ impl Hnsw {
         mut progress: impl FnMut(usize) + Send,
     ) -> Result<Self> {
         let n = vectors.len() / dim;
-        let index = UIndex::new(&options(dim, metric, cfg)).map_err(usearch_err)?;
+        let mut index = UIndex::new(&options(dim, metric, cfg)).map_err(usearch_err)?;
+        use_fast_f32_metric(&mut index, dim, metric, cfg);
         let threads = threads.max(1);
         index
             .reserve_capacity_and_threads(n, threads)
@@ -128,8 +147,9 @@ impl Hnsw {
         let s = path
             .to_str()
             .ok_or_else(|| Error::Mismatch(format!("{} is not UTF-8", path.display())))?;
-        let index = UIndex::new(&options(dim, metric, cfg)).map_err(usearch_err)?;
+        let mut index = UIndex::new(&options(dim, metric, cfg)).map_err(usearch_err)?;
         index.view(s).map_err(usearch_err)?;
+        use_fast_f32_metric(&mut index, dim, metric, cfg);
         if index.dimensions() != dim {
             return Err(Error::Corrupt {
                 path: path.to_path_buf(),
@@ -148,6 +168,11 @@ impl Hnsw {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The SIMD kernels usearch picked for this index's metric (for benchmark reports).
+    pub fn acceleration(&self) -> String {
+        self.index.hardware_acceleration()
     }
 
     pub fn set_expansion_search(&self, ef: usize) {

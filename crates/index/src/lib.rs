@@ -21,6 +21,7 @@ pub mod build;
 pub mod error;
 pub mod exact;
 pub mod hnsw;
+pub mod simd;
 pub mod store;
 pub mod topk;
 
