@@ -1,6 +1,6 @@
 //! `ragl embed`: JSONL texts → `.npy` embeddings + `.ids`, with a progress bar.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -24,24 +24,42 @@ pub struct EmbedArgs {
     /// with the extension `.ids`, one per line, in the same order.
     #[arg(long)]
     output: PathBuf,
-    /// cls, mean, or auto (mean for sentence-transformers checkpoints, else cls).
-    #[arg(long, default_value = "auto")]
-    pooling: String,
-    /// L2-normalise the vectors: yes, no, or auto (yes when the sentence-transformers
-    /// modules.json lists a Normalize module, as all-MiniLM-L6-v2's does).
-    #[arg(long, default_value = "auto", value_parser = ["auto", "yes", "no"])]
-    normalize: String,
-    /// Maximum tokens per text (longer texts are truncated and counted).
-    #[arg(long, default_value_t = 256)]
-    max_len: usize,
-    #[arg(long, default_value_t = 32)]
-    batch_size: usize,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    device: DeviceSpec,
+    #[command(flatten)]
+    enc: EncoderArgs,
     /// Skip (and count) records with an empty text instead of stopping.
     #[arg(long)]
     skip_invalid: bool,
+}
+
+/// How passages and queries are encoded.
+#[derive(clap::Args, Clone)]
+pub struct EncoderArgs {
+    /// cls, mean, or auto (mean for sentence-transformers checkpoints, else cls).
+    #[arg(long, default_value = "auto")]
+    pub pooling: String,
+    /// L2-normalise the vectors: yes, no, or auto (yes when the sentence-transformers
+    /// modules.json lists a Normalize module, as all-MiniLM-L6-v2's does).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "yes", "no"])]
+    pub normalize: String,
+    /// Maximum tokens per text (longer texts are truncated and counted).
+    #[arg(long, default_value_t = 256)]
+    pub max_len: usize,
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
+}
+
+impl EncoderArgs {
+    pub fn spec(&self, model: &Path) -> Result<EncoderSpec> {
+        Ok(EncoderSpec::resolve(
+            model,
+            pooling_arg(&self.pooling)?,
+            normalize_arg(&self.normalize),
+            self.max_len,
+        ))
+    }
 }
 
 /// `auto` → None (resolved from the checkpoint), else the parsed value.
@@ -90,20 +108,15 @@ pub fn load_encoder<B: Backend>(
 }
 
 pub fn run(a: EmbedArgs) -> Result<()> {
-    crate::backend::with_device!(a.device, B, device, run_on::<B>(&a, device))
+    crate::backend::with_device!(a.enc.device, B, device, run_on::<B>(&a, device))
 }
 
 fn run_on<B: Backend>(a: &EmbedArgs, device: B::Device) -> Result<()> {
-    if a.batch_size == 0 {
+    if a.enc.batch_size == 0 {
         crate::bad_input!("--batch-size must be at least 1");
     }
-    let spec = EncoderSpec::resolve(
-        &a.model,
-        pooling_arg(&a.pooling)?,
-        normalize_arg(&a.normalize),
-        a.max_len,
-    );
-    let (encoder, _) = load_encoder::<B>(&spec, &a.device, &device)?;
+    let spec = a.enc.spec(&a.model)?;
+    let (encoder, _) = load_encoder::<B>(&spec, &a.enc.device, &device)?;
     let pooling = spec.pooling;
     let bar = ProgressBar::new(0);
     bar.set_style(
@@ -116,7 +129,7 @@ fn run_on<B: Backend>(a: &EmbedArgs, device: B::Device) -> Result<()> {
         &encoder,
         &input,
         &a.output,
-        a.batch_size,
+        a.enc.batch_size,
         a.skip_invalid,
         |p| {
             if let Some(total) = p.total {
@@ -140,7 +153,7 @@ fn run_on<B: Backend>(a: &EmbedArgs, device: B::Device) -> Result<()> {
         secs,
         s.rows as f64 / secs,
         s.truncated,
-        a.max_len,
+        a.enc.max_len,
         s.skipped
     );
     eprintln!(

@@ -15,13 +15,11 @@ use ragl_index::bm25::Bm25Config;
 use ragl_index::build::{BuildSpec, Stage, shard_info};
 use ragl_index::hnsw::HnswConfig;
 use ragl_index::{Dtype, Index, Metric};
-use ragl_model::encode::EncoderSpec;
 use ragl_retriever::corpus::{CorpusBuild, DocTower, build_bm25_index, build_dense_index};
 use ragl_retriever::queries::{Query, read_queries};
 use ragl_retriever::search::{Retriever, recorded_encoder};
 
-use crate::backend::DeviceSpec;
-use crate::embed_cmd::{load_encoder, normalize_arg, pooling_arg};
+use crate::embed_cmd::{EncoderArgs, load_encoder};
 
 #[derive(Subcommand)]
 pub enum IndexCommand {
@@ -33,36 +31,6 @@ pub enum IndexCommand {
     Info(InfoArgs),
     /// Recall@k of an HNSW index against exact search, and the score drift.
     Audit(AuditArgs),
-}
-
-/// How passages and queries are encoded.
-#[derive(Args, Clone)]
-pub struct EncoderArgs {
-    /// cls, mean, or auto (mean for sentence-transformers checkpoints, else cls).
-    #[arg(long, default_value = "auto")]
-    pooling: String,
-    /// L2-normalise vectors: yes, no, or auto (as the checkpoint's modules.json says).
-    #[arg(long, default_value = "auto", value_parser = ["auto", "yes", "no"])]
-    normalize: String,
-    /// Maximum tokens per text (longer texts are truncated and counted).
-    #[arg(long, default_value_t = 256)]
-    max_len: usize,
-    #[arg(long, default_value_t = 32)]
-    batch_size: usize,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    device: DeviceSpec,
-}
-
-impl EncoderArgs {
-    fn spec(&self, model: &Path) -> Result<EncoderSpec> {
-        Ok(EncoderSpec::resolve(
-            model,
-            pooling_arg(&self.pooling)?,
-            normalize_arg(&self.normalize),
-            self.max_len,
-        ))
-    }
 }
 
 /// Index kind and its settings.
@@ -388,7 +356,9 @@ fn ids_for(npy: &Path, rows: usize) -> Result<Box<dyn Iterator<Item = ragl_core:
     if n != rows {
         crate::bad_input!("{}: {n} ids for {rows} vectors", p.display());
     }
-    Ok(Box::new(ragl_core::read::Lines::open(&input)?.map(|l| l.map(|l| l.text))))
+    Ok(Box::new(
+        ragl_core::read::Lines::open(&input)?.map(|l| l.map(|l| l.text)),
+    ))
 }
 
 fn build_from_vectors(

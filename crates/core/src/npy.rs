@@ -138,7 +138,9 @@ impl NpyReader {
         if len != (offset + rows * cols * 4) as u64 {
             return Err(Error::Artifact {
                 path: path.to_path_buf(),
-                message: format!("file size {len} does not match the shape ({rows}, {cols}): truncated?"),
+                message: format!(
+                    "file size {len} does not match the shape ({rows}, {cols}): truncated?"
+                ),
             });
         }
         f.seek(SeekFrom::Start(offset as u64))

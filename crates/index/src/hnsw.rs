@@ -52,13 +52,27 @@ fn use_fast_f32_metric(index: &mut UIndex, dim: usize, metric: Metric, cfg: &Hns
     let f: Box<dyn Fn(*const f32, *const f32) -> f32 + Send + Sync> = match metric {
         // SAFETY: usearch passes pointers to two stored or query vectors of `dim` floats.
         Metric::Ip => Box::new(move |a, b| unsafe {
-            1.0 - crate::simd::dot(std::slice::from_raw_parts(a, dim), std::slice::from_raw_parts(b, dim))
+            1.0 - crate::simd::dot(
+                std::slice::from_raw_parts(a, dim),
+                std::slice::from_raw_parts(b, dim),
+            )
         }),
         Metric::L2 => Box::new(move |a, b| unsafe {
-            crate::simd::l2sq(std::slice::from_raw_parts(a, dim), std::slice::from_raw_parts(b, dim))
+            crate::simd::l2sq(
+                std::slice::from_raw_parts(a, dim),
+                std::slice::from_raw_parts(b, dim),
+            )
         }),
     };
     index.change_metric::<f32>(f);
+}
+
+fn simd_name() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        return "avx2+fma";
+    }
+    "portable"
 }
 
 fn options(dim: usize, metric: Metric, cfg: &HnswConfig) -> IndexOptions {
@@ -172,7 +186,10 @@ impl Hnsw {
 
     /// The SIMD kernels usearch picked for this index's metric (for benchmark reports).
     pub fn acceleration(&self) -> String {
-        self.index.hardware_acceleration()
+        match self.index.scalar_kind() {
+            usearch::ScalarKind::F32 => format!("ragl f32 ({})", simd_name()),
+            _ => format!("usearch {}", self.index.hardware_acceleration()),
+        }
     }
 
     pub fn set_expansion_search(&self, ef: usize) {

@@ -37,7 +37,12 @@ fn avx2_fma() -> bool {
 fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
     for (x, y) in ca.zip(cb) {
         for i in 0..8 {
             acc[i] += x[i] * y[i];
@@ -131,10 +136,21 @@ mod tests {
         for n in [0, 1, 7, 8, 9, 31, 32, 33, 100, 384] {
             let a: Vec<f32> = (0..n).map(|i| ((i * 37 % 11) as f32 - 5.0) / 7.0).collect();
             let b: Vec<f32> = (0..n).map(|i| ((i * 13 % 17) as f32 - 8.0) / 9.0).collect();
-            let d: f64 = a.iter().zip(&b).map(|(x, y)| (*x as f64) * (*y as f64)).sum();
-            let l: f64 = a.iter().zip(&b).map(|(x, y)| ((*x - *y) as f64).powi(2)).sum();
+            let d: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| (*x as f64) * (*y as f64))
+                .sum();
+            let l: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| ((*x - *y) as f64).powi(2))
+                .sum();
             assert!((dot(&a, &b) as f64 - d).abs() < 1e-4, "dot n={n}");
-            assert!((dot_portable(&a, &b) as f64 - d).abs() < 1e-4, "portable n={n}");
+            assert!(
+                (dot_portable(&a, &b) as f64 - d).abs() < 1e-4,
+                "portable n={n}"
+            );
             assert!((l2sq(&a, &b) as f64 - l).abs() < 1e-4, "l2 n={n}");
         }
     }
