@@ -721,3 +721,56 @@ fn retrieve_vectors(a: &RetrieveArgs, npy: &Path) -> Result<()> {
     );
     Ok(())
 }
+
+#[derive(Args)]
+pub struct FuseArgs {
+    /// Run files to fuse (JSONL or TREC), e.g. one from a BM25 index and one from a dense one.
+    #[arg(long = "run", required = true, num_args = 1)]
+    runs: Vec<PathBuf>,
+    /// One weight per run (default: all 1).
+    #[arg(long = "weight")]
+    weights: Vec<f32>,
+    /// rrf (reciprocal rank fusion) or linear (weighted sum of per-query min-max scores).
+    #[arg(long, default_value = "rrf", value_parser = ["rrf", "linear"])]
+    method: String,
+    /// RRF's rank offset c.
+    #[arg(long, default_value_t = 60.0)]
+    rrf_c: f32,
+    #[arg(long, default_value_t = 100)]
+    k: usize,
+    #[arg(long, default_value = "jsonl")]
+    format: RunFormat,
+    #[arg(long, short = 'o', default_value = "-")]
+    output: PathBuf,
+}
+
+pub fn fuse(a: FuseArgs) -> Result<()> {
+    use ragl_retriever::fusion::{Fusion, fuse};
+    let runs = a
+        .runs
+        .iter()
+        .map(|p| ragl_core::run::read_run(&Input::from_arg(p)))
+        .collect::<ragl_core::Result<Vec<_>>>()?;
+    let weights = if a.weights.is_empty() {
+        vec![1.0; runs.len()]
+    } else {
+        a.weights.clone()
+    };
+    let method = match a.method.as_str() {
+        "rrf" => Fusion::Rrf { c: a.rrf_c },
+        _ => Fusion::Linear,
+    };
+    let fused = fuse(&runs, &weights, method, a.k)?;
+    let mut out = open_output(&a.output)?;
+    for e in &fused {
+        write_entry(&mut out, e, a.format).context("writing the run")?;
+    }
+    out.flush().context("writing the run")?;
+    eprintln!(
+        "fused {} runs over {} queries ({})",
+        runs.len(),
+        fused.len(),
+        a.method
+    );
+    Ok(())
+}

@@ -38,6 +38,8 @@ enum Command {
     Index(index_cmd::IndexCommand),
     /// Retrieve the top-k passages for each query from an index.
     Retrieve(index_cmd::RetrieveArgs),
+    /// Fuse retrieval runs (hybrid BM25 + dense) by reciprocal rank or normalised scores.
+    Fuse(index_cmd::FuseArgs),
     /// Show the compute backend and run a small check on a device.
     Device(backend::DeviceArgs),
 }
@@ -57,6 +59,7 @@ fn main() {
         Command::Embed(a) => embed_cmd::run(a),
         Command::Index(c) => index_cmd::run(c),
         Command::Retrieve(a) => index_cmd::retrieve(a),
+        Command::Fuse(a) => index_cmd::fuse(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

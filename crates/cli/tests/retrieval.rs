@@ -132,6 +132,28 @@ fn bm25_build_retrieve_and_recall() {
         "1,2",
     ]));
     assert_eq!(out, out2);
+    // Fusing a run with itself keeps its ranking.
+    let fused = d.path().join("fused.jsonl");
+    ok(&ragl(&[
+        "fuse",
+        "--run",
+        s(&run),
+        "--run",
+        s(&trec),
+        "--method",
+        "linear",
+        "-o",
+        s(&fused),
+    ]));
+    let f: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&fused)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(f["hits"][0]["id"], "paris:0");
     // A run naming a passage the corpus does not have.
     let bogus = d.path().join("bogus.trec");
     std::fs::write(
@@ -186,7 +208,11 @@ fn vector_indexes_search_exactly_and_refuse_damage() {
     // Distinct vectors (duplicates would make the exact top-k's tie-break differ from
     // HNSW's without any loss of recall).
     let rows: Vec<Vec<f32>> = (0..50)
-        .map(|i| (0..8).map(|j| (i as f32 * 0.37 + j as f32 * 1.7).sin()).collect())
+        .map(|i| {
+            (0..8)
+                .map(|j| (i as f32 * 0.37 + j as f32 * 1.7).sin())
+                .collect()
+        })
         .collect();
     let v = d.path().join("v.npy");
     npy(&v, &rows);
@@ -219,7 +245,10 @@ fn vector_indexes_search_exactly_and_refuse_damage() {
             let e: serde_json::Value = serde_json::from_str(line).unwrap();
             // Each row is its own nearest neighbour, at distance 0 (up to the rounding of
             // ‖q‖² − 2q·x + ‖x‖² in exact search).
-            assert!(e["hits"][0]["score"].as_f64().unwrap().abs() < 1e-5, "{line}");
+            assert!(
+                e["hits"][0]["score"].as_f64().unwrap().abs() < 1e-5,
+                "{line}"
+            );
             assert_eq!(e["hits"][0]["id"], i.to_string(), "{line}");
         }
     }

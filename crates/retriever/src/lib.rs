@@ -8,6 +8,7 @@
 //! not belong to it is refused.
 
 pub mod corpus;
+pub mod fusion;
 pub mod queries;
 pub mod search;
 
