@@ -7,6 +7,7 @@
 //! or a file that does not parse: the message names the file and the line).
 
 mod backend;
+mod corpus_cmd;
 mod embed_cmd;
 mod eval_cmd;
 mod index_cmd;
@@ -33,6 +34,9 @@ enum Command {
     Quickstart(quickstart::QuickstartArgs),
     /// Embed texts with a BERT checkpoint (JSONL in, .npy + .ids out).
     Embed(embed_cmd::EmbedArgs),
+    /// Prepare a corpus: documents into passages.
+    #[command(subcommand)]
+    Corpus(corpus_cmd::CorpusCommand),
     /// Build, merge, inspect and audit retrieval indexes (exact, HNSW, BM25).
     #[command(subcommand)]
     Index(index_cmd::IndexCommand),
@@ -58,6 +62,7 @@ fn main() {
         Command::Device(a) => backend::run(a),
         Command::Embed(a) => embed_cmd::run(a),
         Command::Index(c) => index_cmd::run(c),
+        Command::Corpus(c) => corpus_cmd::run(c),
         Command::Retrieve(a) => index_cmd::retrieve(a),
         Command::Fuse(a) => index_cmd::fuse(a),
     };

@@ -20,6 +20,8 @@ pub struct Encoded {
 
 pub struct TextTokenizer {
     tok: Tokenizer,
+    /// The same pipeline without truncation, for counting tokens.
+    counter: Tokenizer,
     path: PathBuf,
     pub max_len: usize,
     pub pad_id: u32,
@@ -52,6 +54,9 @@ impl TextTokenizer {
             }
             (wordpiece_from_vocab(dir, &vocab)?, vocab)
         };
+        let mut counter = tok.clone();
+        counter.with_truncation(None).map_err(|e| err(&path, e))?;
+        counter.with_padding(None);
         tok.with_truncation(Some(TruncationParams {
             max_length: max_len,
             strategy: TruncationStrategy::LongestFirst,
@@ -62,6 +67,7 @@ impl TextTokenizer {
         let pad_id = tok.token_to_id("[PAD]").unwrap_or(0);
         Ok(TextTokenizer {
             tok,
+            counter,
             path,
             max_len,
             pad_id,
@@ -89,6 +95,21 @@ impl TextTokenizer {
                 type_ids: e.get_type_ids().to_vec(),
             })
             .collect())
+    }
+
+    /// Number of tokens of each text, without special tokens or truncation, in parallel.
+    /// BERT's pre-tokeniser splits at whitespace, so counts of whitespace-separated pieces
+    /// add up to the count of their concatenation.
+    pub fn count_tokens(&self, texts: &[&str]) -> Result<Vec<usize>> {
+        let inputs: Vec<EncodeInput> = texts
+            .iter()
+            .map(|t| EncodeInput::Single((*t).into()))
+            .collect();
+        let encs = self
+            .counter
+            .encode_batch(inputs, false)
+            .map_err(|e| err(&self.path, e))?;
+        Ok(encs.iter().map(|e| e.get_ids().len()).collect())
     }
 
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
