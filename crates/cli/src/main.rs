@@ -11,6 +11,7 @@ mod corpus_cmd;
 mod embed_cmd;
 mod eval_cmd;
 mod index_cmd;
+mod mask_cmd;
 mod quickstart;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +38,9 @@ enum Command {
     /// Prepare a corpus: documents into passages.
     #[command(subcommand)]
     Corpus(corpus_cmd::CorpusCommand),
+    /// Salient spans for REALM's masking.
+    #[command(subcommand)]
+    Mask(mask_cmd::MaskCommand),
     /// Build, merge, inspect and audit retrieval indexes (exact, HNSW, BM25).
     #[command(subcommand)]
     Index(index_cmd::IndexCommand),
@@ -63,6 +67,7 @@ fn main() {
         Command::Embed(a) => embed_cmd::run(a),
         Command::Index(c) => index_cmd::run(c),
         Command::Corpus(c) => corpus_cmd::run(c),
+        Command::Mask(c) => mask_cmd::run(c),
         Command::Retrieve(a) => index_cmd::retrieve(a),
         Command::Fuse(a) => index_cmd::fuse(a),
     };

@@ -1,0 +1,224 @@
+//! `ragl mask annotate`: salient spans for each passage.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use ragl_core::read::{Input, Lines};
+use ragl_mask::{Annotator, Gazetteer, Span};
+use rayon::prelude::*;
+
+#[derive(Subcommand)]
+pub enum MaskCommand {
+    /// Find salient spans (entities, dates, numbers) in passages, or take them from a file.
+    Annotate(AnnotateArgs),
+}
+
+#[derive(Args)]
+pub struct AnnotateArgs {
+    /// Passages JSONL (from `ragl corpus chunk`, or any {"id","text"[,"title"]}).
+    #[arg(long)]
+    input: PathBuf,
+    /// Output JSONL: each input record with "spans": [{"start","end","type"}] added
+    /// (character offsets into "text", end exclusive).
+    #[arg(long)]
+    output: PathBuf,
+    /// Spans from an external tagger instead of ragl's rules: JSONL {"id", "spans":
+    /// [{"start","end","type"}]} keyed by passage id; passages it lacks get no spans.
+    #[arg(long)]
+    spans: Option<PathBuf>,
+    /// Do not mine a gazetteer from the input first (one pass; needed for stdin).
+    #[arg(long)]
+    no_mine: bool,
+}
+
+pub fn run(c: MaskCommand) -> Result<()> {
+    match c {
+        MaskCommand::Annotate(a) => annotate(a),
+    }
+}
+
+fn record(
+    input: &Input,
+    line: &ragl_core::read::Line,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let v: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&line.text).map_err(|e| ragl_core::Error::Json {
+            path: input.name(),
+            line: line.number,
+            message: e.to_string(),
+        })?;
+    if !v.get("text").is_some_and(|t| t.is_string()) || !v.contains_key("id") {
+        return Err(ragl_core::Error::format(
+            input.name(),
+            line.number,
+            "a passage needs \"id\" and a string \"text\"",
+        )
+        .into());
+    }
+    Ok(v)
+}
+
+fn id_of(v: &serde_json::Map<String, serde_json::Value>) -> String {
+    match &v["id"] {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Reads external spans, checking that they are ordered, non-overlapping and inside texts
+/// (checked against the passage when it is annotated).
+fn external_spans(p: &PathBuf) -> Result<HashMap<String, (u64, Vec<Span>)>> {
+    #[derive(serde::Deserialize)]
+    struct Rec {
+        id: serde_json::Value,
+        spans: Vec<Span>,
+    }
+    let input = Input::from_arg(p);
+    let mut out = HashMap::new();
+    for r in ragl_core::read::Jsonl::<Rec>::open(&input)? {
+        let (line, r) = r?;
+        let id = match r.id {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        for w in r.spans.windows(2) {
+            if w[1].start < w[0].end {
+                return Err(ragl_core::Error::format(
+                    input.name(),
+                    line,
+                    "spans overlap or are out of order",
+                )
+                .into());
+            }
+        }
+        if r.spans.iter().any(|s| s.end <= s.start) {
+            return Err(
+                ragl_core::Error::format(input.name(), line, "a span has end <= start").into(),
+            );
+        }
+        if out.insert(id.clone(), (line, r.spans)).is_some() {
+            return Err(ragl_core::Error::format(
+                input.name(),
+                line,
+                format!("passage {id} given twice"),
+            )
+            .into());
+        }
+    }
+    Ok(out)
+}
+
+fn annotate(a: AnnotateArgs) -> Result<()> {
+    let input = Input::from_arg(&a.input);
+    let t = Instant::now();
+    let external = a.spans.as_ref().map(external_spans).transpose()?;
+    let mut gaz = Gazetteer::default();
+    let mine = external.is_none() && !a.no_mine && matches!(input, Input::File(_));
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {msg} [{elapsed_precise}] {pos} passages  {per_sec}",
+        )
+        .expect("template"),
+    );
+    if mine {
+        bar.set_message("mine gazetteer");
+        for line in Lines::open(&input)? {
+            let line = line?;
+            if line.text.trim().is_empty() {
+                continue;
+            }
+            let v = record(&input, &line)?;
+            gaz.observe(
+                v.get("title").and_then(|t| t.as_str()),
+                v["text"].as_str().unwrap(),
+            );
+            bar.inc(1);
+        }
+        bar.set_position(0);
+    }
+    let ann = Annotator::new(gaz);
+    bar.set_message("annotate");
+    let tmp = ragl_core::atomic::temp_path(&a.output);
+    let f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+    let (mut passages, mut spans, mut bytes) = (0u64, 0u64, 0u64);
+    let mut by_type: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut lines = Lines::open(&input)?;
+    let result = (|| -> Result<()> {
+        loop {
+            let mut batch = Vec::with_capacity(1024);
+            for line in lines.by_ref().take(1024) {
+                let line = line?;
+                if !line.text.trim().is_empty() {
+                    batch.push((line.number, record(&input, &line)?));
+                }
+            }
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let annotated: Vec<Result<(serde_json::Map<String, serde_json::Value>, Vec<Span>)>> = batch
+                .into_par_iter()
+                .map(|(number, v)| {
+                    let text = v["text"].as_str().unwrap();
+                    let found = match &external {
+                        Some(ext) => match ext.get(&id_of(&v)) {
+                            Some((_, s)) => {
+                                let n = text.chars().count();
+                                if let Some(bad) = s.iter().find(|s| s.end > n) {
+                                    return Err(ragl_core::Error::format(input.name(), number, format!("external span {}..{} is beyond the text ({n} characters)", bad.start, bad.end)).into());
+                                }
+                                s.clone()
+                            }
+                            None => Vec::new(),
+                        },
+                        None => ann.annotate(text),
+                    };
+                    Ok((v, found))
+                })
+                .collect();
+            for r in annotated {
+                let (mut v, found) = r?;
+                passages += 1;
+                bytes += v["text"].as_str().unwrap().len() as u64;
+                spans += found.len() as u64;
+                for s in &found {
+                    *by_type
+                        .entry(format!("{:?}", s.kind).to_uppercase())
+                        .or_default() += 1;
+                }
+                v.insert("spans".into(), serde_json::to_value(&found)?);
+                serde_json::to_writer(&mut w, &v)?;
+                w.write_all(b"\n")?;
+                bar.inc(1);
+            }
+        }
+    })();
+    if let Err(e) = result {
+        drop(w);
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    let f = w.into_inner().map_err(|e| e.into_error())?;
+    f.sync_all().ok();
+    std::fs::rename(&tmp, &a.output).with_context(|| format!("writing {}", a.output.display()))?;
+    bar.finish_and_clear();
+    let secs = t.elapsed().as_secs_f64();
+    let types: Vec<String> = by_type.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    eprintln!(
+        "annotated {passages} passages: {spans} salient spans ({}){} in {secs:.1}s ({:.2} MB/s of text)",
+        types.join(", "),
+        if mine {
+            format!("; gazetteer of {} names mined first", ann.gazetteer.len())
+        } else {
+            String::new()
+        },
+        bytes as f64 / 1e6 / secs
+    );
+    Ok(())
+}

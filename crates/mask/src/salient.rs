@@ -1,0 +1,977 @@
+//! Salient span annotation by rules.
+//!
+//! 1. **Dates and numbers** by a small grammar (regular expressions): month-day-year forms,
+//!    years 1000–2099 (with AD/BC), decades, centuries; money, percentages, numbers with
+//!    scale words, digits, spelled-out numbers two to ninety-nine.
+//! 2. **Names**: maximal sequences of capitalised words, joined across `of`, `the`, `de`,
+//!    `for`, `and` when capitalised words follow (`University of Chicago`). A sentence's
+//!    first word starts a name only when the gazetteer knows it; a leading `The` is dropped
+//!    unless the gazetteer has the name with it.
+//! 3. **Types** for names: PERSON after a title (`President`, `Dr.`) or when the first word
+//!    is a known given name; ORG for organisation words and acronyms; LOC for place words
+//!    and known places; MISC for demonyms, events and the rest.
+//!
+//! The gazetteer is mined from the corpus ([`Gazetteer::observe`]): document titles, and
+//! capitalised n-grams that occur at least twice in mid-sentence.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum SpanType {
+    Person,
+    Org,
+    Loc,
+    Misc,
+    Date,
+    Number,
+}
+
+impl SpanType {
+    pub fn is_entity(self) -> bool {
+        !matches!(self, SpanType::Date | SpanType::Number)
+    }
+}
+
+/// A span of a text, in character (Unicode scalar) offsets, end exclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+    #[serde(rename = "type")]
+    pub kind: SpanType,
+}
+
+const MONTHS: &str = "January|February|March|April|May|June|July|August|September|October|November|December|Jan\\.|Feb\\.|Mar\\.|Apr\\.|Jun\\.|Jul\\.|Aug\\.|Sep\\.|Sept\\.|Oct\\.|Nov\\.|Dec\\.";
+const SMALL: &str = "two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|dozen";
+const SCALE: &str = "hundred|thousand|million|billion|trillion";
+
+static DATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(
+        r"\b(?:(?:early|mid|late)[- ])?(?:(?:\d{{1,2}} (?:{MONTHS})(?:,? \d{{3,4}})?)|(?:(?:{MONTHS}) \d{{1,2}}(?:st|nd|rd|th)?(?:,? \d{{3,4}})?)|(?:(?:{MONTHS}) \d{{3,4}})|(?:(?:January|February|March|April|June|July|August|September|October|November|December)\b)|(?:\d{{3}}0s)|(?:(?:\d{{1,2}}(?:st|nd|rd|th)|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|twenty-first)[- ]centur(?:y|ies)(?: (?:AD|BC|BCE|CE))?)|(?:(?:1[0-9]{{3}}|20[0-9]{{2}})(?:[–-](?:1[0-9]{{3}}|20[0-9]{{2}}|[0-9]{{2}}))?(?: (?:AD|BC|BCE|CE))?)|(?:\d{{1,3}} (?:AD|BC|BCE)))\b"
+    ))
+    .expect("date grammar")
+});
+
+static NUMBER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(
+        r"(?:(?:US|A|C|HK)?[$€£¥]\s?\d[\d,]*(?:\.\d+)?(?: (?:{SCALE}))?|\b\d[\d,]*(?:\.\d+)?(?:%| percent| per cent|(?: (?:{SCALE}))+)?|\b(?:(?:{SMALL})(?:[- ](?:{SMALL}|one|{SCALE}))*)\b(?: (?:{SCALE}))?)"
+    ))
+    .expect("number grammar")
+});
+
+/// Words that are capitalised for grammar, not because they name something.
+const FUNCTION_CAPS: &[&str] = &[
+    "The",
+    "A",
+    "An",
+    "In",
+    "On",
+    "At",
+    "By",
+    "For",
+    "From",
+    "With",
+    "As",
+    "Of",
+    "To",
+    "And",
+    "But",
+    "Or",
+    "If",
+    "It",
+    "Its",
+    "He",
+    "She",
+    "They",
+    "We",
+    "I",
+    "His",
+    "Her",
+    "Their",
+    "Our",
+    "This",
+    "That",
+    "These",
+    "Those",
+    "There",
+    "Here",
+    "When",
+    "While",
+    "After",
+    "Before",
+    "During",
+    "Since",
+    "Although",
+    "However",
+    "Moreover",
+    "Many",
+    "Most",
+    "Some",
+    "Other",
+    "Another",
+    "Each",
+    "Every",
+    "All",
+    "Both",
+    "Such",
+    "Several",
+    "According",
+    "Although",
+    "Because",
+    "Despite",
+    "Following",
+    "Under",
+    "Over",
+    "Between",
+    "Among",
+    "Within",
+    "Without",
+    "Also",
+    "Later",
+    "Today",
+    "Currently",
+    "Prior",
+    "Unlike",
+    "Like",
+    "Other",
+    "One",
+    "Two",
+    "Three",
+    "Mr",
+    "Mrs",
+    "Ms",
+    "Dr",
+    "Prof",
+    "Sir",
+    "Saint",
+    "St",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+    "What",
+    "Which",
+    "Who",
+    "Where",
+    "Why",
+    "How",
+    "Not",
+    "No",
+    "Yes",
+    "Once",
+    "Then",
+    "Thus",
+    "Therefore",
+    "Further",
+    "Furthermore",
+    "Indeed",
+    "Even",
+    "Only",
+    "Just",
+    "First",
+    "Second",
+    "Third",
+    "Finally",
+    "Early",
+    "Late",
+    "New",
+];
+
+const CONNECTORS: &[&str] = &[
+    "of", "the", "de", "du", "des", "la", "le", "von", "van", "der", "den", "for", "and", "&",
+    "del", "di", "da", "y", "on",
+];
+
+const TITLES: &[&str] = &[
+    "President",
+    "King",
+    "Queen",
+    "Prince",
+    "Princess",
+    "Emperor",
+    "Empress",
+    "Pope",
+    "Dr.",
+    "Dr",
+    "Mr.",
+    "Mr",
+    "Mrs.",
+    "Ms.",
+    "Sir",
+    "Lord",
+    "Lady",
+    "General",
+    "Gen.",
+    "Governor",
+    "Senator",
+    "Chancellor",
+    "Minister",
+    "Prime",
+    "Bishop",
+    "Archbishop",
+    "Cardinal",
+    "Saint",
+    "Professor",
+    "Prof.",
+    "Captain",
+    "Admiral",
+    "Khan",
+    "Duke",
+    "Count",
+    "Earl",
+    "Sultan",
+    "Caliph",
+    "Chairman",
+    "Mayor",
+    "Judge",
+    "Justice",
+    "Rev.",
+    "Reverend",
+    "Father",
+    "Brother",
+    "Sister",
+    "Coach",
+    "quarterback",
+    "physicist",
+    "inventor",
+    "engineer",
+    "composer",
+    "pianist",
+    "philosopher",
+    "scientist",
+    "writer",
+    "author",
+    "poet",
+    "painter",
+    "economist",
+];
+
+const ORG_WORDS: &[&str] = &[
+    "University",
+    "College",
+    "School",
+    "Institute",
+    "Institution",
+    "Academy",
+    "Company",
+    "Corporation",
+    "Corp",
+    "Corp.",
+    "Inc",
+    "Inc.",
+    "Ltd",
+    "Ltd.",
+    "Group",
+    "Party",
+    "Council",
+    "Committee",
+    "Commission",
+    "Association",
+    "Society",
+    "Church",
+    "Army",
+    "Navy",
+    "Force",
+    "Forces",
+    "Agency",
+    "Department",
+    "Ministry",
+    "Bank",
+    "Union",
+    "League",
+    "Club",
+    "Federation",
+    "Organization",
+    "Organisation",
+    "Foundation",
+    "Trust",
+    "Court",
+    "Parliament",
+    "Congress",
+    "Senate",
+    "Assembly",
+    "Office",
+    "Board",
+    "Bureau",
+    "Service",
+    "Services",
+    "Museum",
+    "Library",
+    "Broncos",
+    "Panthers",
+    "Patriots",
+    "Network",
+    "Press",
+    "Times",
+    "Post",
+    "Records",
+    "Studios",
+    "Airlines",
+    "Railway",
+    "Authority",
+    "Cabinet",
+    "Government",
+    "Administration",
+    "Corps",
+    "Guard",
+    "Police",
+    "Conference",
+    "Orchestra",
+    "Band",
+    "Team",
+    "NFL",
+    "BBC",
+    "NASA",
+    "OPEC",
+    "UN",
+    "EU",
+    "NATO",
+    "IPCC",
+    "ABC",
+    "CBS",
+    "NBC",
+];
+
+const LOC_WORDS: &[&str] = &[
+    "River",
+    "Mountains",
+    "Mountain",
+    "Mount",
+    "Mt.",
+    "Lake",
+    "Sea",
+    "Ocean",
+    "Bay",
+    "Gulf",
+    "Island",
+    "Islands",
+    "Peninsula",
+    "Valley",
+    "Desert",
+    "Forest",
+    "Basin",
+    "Plain",
+    "Plains",
+    "Coast",
+    "Cape",
+    "Strait",
+    "Canal",
+    "City",
+    "County",
+    "Province",
+    "State",
+    "Republic",
+    "Kingdom",
+    "Empire",
+    "Street",
+    "Avenue",
+    "Square",
+    "Park",
+    "Stadium",
+    "Bridge",
+    "Tower",
+    "Palace",
+    "Castle",
+    "Cathedral",
+    "Airport",
+    "Station",
+    "Harbor",
+    "Harbour",
+    "Region",
+    "District",
+    "Territory",
+    "Delta",
+    "Falls",
+    "Hills",
+    "Alps",
+    "Rainforest",
+    "Hall",
+];
+
+/// Countries, continents and large regions (a short list; the mined gazetteer adds more).
+const PLACES: &[&str] = &[
+    "Africa",
+    "America",
+    "Asia",
+    "Europe",
+    "Australia",
+    "Antarctica",
+    "Oceania",
+    "China",
+    "Japan",
+    "India",
+    "Russia",
+    "France",
+    "Germany",
+    "Italy",
+    "Spain",
+    "Portugal",
+    "England",
+    "Scotland",
+    "Wales",
+    "Ireland",
+    "Britain",
+    "Great Britain",
+    "United Kingdom",
+    "United States",
+    "Canada",
+    "Mexico",
+    "Brazil",
+    "Argentina",
+    "Egypt",
+    "Israel",
+    "Iran",
+    "Iraq",
+    "Syria",
+    "Turkey",
+    "Greece",
+    "Poland",
+    "Austria",
+    "Hungary",
+    "Sweden",
+    "Norway",
+    "Denmark",
+    "Finland",
+    "Netherlands",
+    "Belgium",
+    "Switzerland",
+    "Korea",
+    "Vietnam",
+    "Mongolia",
+    "Tibet",
+    "Persia",
+    "Rome",
+    "Paris",
+    "London",
+    "Berlin",
+    "Vienna",
+    "Moscow",
+    "Beijing",
+    "Tokyo",
+    "Chicago",
+    "New York",
+    "California",
+    "Texas",
+    "Florida",
+    "Washington",
+    "Boston",
+    "Los Angeles",
+    "San Francisco",
+    "Jacksonville",
+    "Warsaw",
+    "Prague",
+    "Normandy",
+    "Scandinavia",
+    "Middle East",
+    "Soviet Union",
+    "USSR",
+    "US",
+    "USA",
+    "UK",
+    "Amazon",
+    "Rhine",
+    "Nile",
+    "Danube",
+    "Thames",
+    "Victoria",
+    "Kenya",
+    "Nigeria",
+    "Pakistan",
+    "Saudi Arabia",
+    "Kuwait",
+    "Libya",
+    "Algeria",
+    "Sicily",
+    "Byzantium",
+    "Constantinople",
+    "Jerusalem",
+    "Manchuria",
+    "Yuan",
+    "Song",
+    "Ming",
+    "Huguenot",
+];
+
+const GIVEN_NAMES: &[&str] = &[
+    "John",
+    "William",
+    "James",
+    "George",
+    "Charles",
+    "Robert",
+    "Thomas",
+    "Henry",
+    "Richard",
+    "Joseph",
+    "David",
+    "Edward",
+    "Michael",
+    "Peter",
+    "Paul",
+    "Mark",
+    "Frederick",
+    "Nikola",
+    "Albert",
+    "Isaac",
+    "Martin",
+    "Louis",
+    "Francis",
+    "Mary",
+    "Elizabeth",
+    "Anne",
+    "Margaret",
+    "Victoria",
+    "Catherine",
+    "Jane",
+    "Sarah",
+    "Emma",
+    "Genghis",
+    "Kublai",
+    "Alexander",
+    "Napoleon",
+    "Winston",
+    "Franklin",
+    "Theodore",
+    "Abraham",
+    "Benjamin",
+    "Samuel",
+    "Daniel",
+    "Harry",
+    "Jack",
+    "Tom",
+    "Steve",
+    "Bill",
+    "Barack",
+    "Donald",
+    "Hillary",
+    "Ronald",
+    "Jimmy",
+    "Richard",
+    "Gerald",
+    "Lyndon",
+    "Dwight",
+    "Harold",
+    "Walter",
+    "Arthur",
+    "Alfred",
+    "Ernest",
+    "Hans",
+    "Karl",
+    "Friedrich",
+    "Johann",
+    "Wolfgang",
+    "Ludwig",
+    "Pierre",
+    "Jean",
+    "Jacques",
+    "Antoine",
+    "Giovanni",
+    "Leonardo",
+    "Galileo",
+    "Marco",
+    "Ivan",
+    "Vladimir",
+    "Peyton",
+    "Cam",
+    "Von",
+    "Tesla",
+    "Edison",
+];
+
+const DEMONYM_ENDINGS: &[&str] = &["an", "ian", "ese", "ish", "ic", "i"];
+const MISC_WORDS: &[&str] = &[
+    "War",
+    "Wars",
+    "Revolution",
+    "Bowl",
+    "Cup",
+    "Olympics",
+    "Games",
+    "Prize",
+    "Award",
+    "Awards",
+    "Act",
+    "Treaty",
+    "Dynasty",
+    "dynasty",
+    "Age",
+    "Era",
+    "Crisis",
+    "Conflict",
+    "Battle",
+    "Movement",
+    "Plan",
+    "Agreement",
+    "Constitution",
+    "Declaration",
+    "Bible",
+    "Christianity",
+    "Islam",
+    "Judaism",
+    "Buddhism",
+    "Catholic",
+    "Protestant",
+    "Christian",
+    "Muslim",
+    "Muslims",
+    "English",
+    "Latin",
+    "Greek",
+    "Arabic",
+    "Chinese",
+];
+
+fn is_cap_word(w: &str) -> bool {
+    let mut cs = w.chars();
+    match cs.next() {
+        Some(c) if c.is_uppercase() => true,
+        // All-caps or mixed with a leading digit (e.g. "3M") are rare; digits start numbers.
+        _ => false,
+    }
+}
+
+/// Names the corpus itself teaches: titles and repeated mid-sentence capitalised n-grams.
+#[derive(Debug, Default, Clone)]
+pub struct Gazetteer {
+    counts: FxHashMap<String, u32>,
+    titles: FxHashMap<String, ()>,
+}
+
+impl Gazetteer {
+    /// Records a document title and the capitalised n-grams of a text (not at sentence
+    /// starts).
+    pub fn observe(&mut self, title: Option<&str>, text: &str) {
+        if let Some(t) = title.map(str::trim).filter(|t| !t.is_empty()) {
+            self.titles.insert(t.to_owned(), ());
+        }
+        for (s, e) in name_candidates(text) {
+            let name = &text[s..e];
+            let at_start = text[..s].trim_end().is_empty()
+                || text[..s].trim_end().ends_with(['.', '!', '?', '"', '\n']);
+            if !at_start {
+                *self.counts.entry(name.to_owned()).or_default() += 1;
+            }
+        }
+    }
+
+    /// Does the corpus know `name` as a name?
+    pub fn knows(&self, name: &str) -> bool {
+        self.titles.contains_key(name) || self.counts.get(name).is_some_and(|&c| c >= 2)
+    }
+
+    pub fn len(&self) -> usize {
+        self.titles.len() + self.counts.values().filter(|&&c| c >= 2).count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Byte ranges of maximal capitalised sequences (with connectors inside).
+fn name_candidates(text: &str) -> Vec<(usize, usize)> {
+    // Words with their byte ranges; punctuation other than ' . - – & separates words.
+    let mut words: Vec<(usize, usize)> = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        let word_char = c.is_alphanumeric() || matches!(c, '\'' | '’' | '-' | '–' | '&' | '.');
+        match (word_char, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                words.push((s, i));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        words.push((s, text.len()));
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let w = trim_word(text, words[i]);
+        if !is_cap_word(&text[w.0..w.1]) {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        let mut end = w.1;
+        // Extend while the gap is one space and the next word is capitalised, or a
+        // connector followed by a capitalised word.
+        loop {
+            let gap_ok = |a: usize, b: usize| text[a..b].chars().all(|c| c == ' ') && b - a == 1;
+            if j + 1 < words.len() && gap_ok(words[j].1, words[j + 1].0) {
+                let nw = trim_word(text, words[j + 1]);
+                let word = &text[nw.0..nw.1];
+                if is_cap_word(word) && !text[words[j].0..words[j].1].ends_with(['.', ','])
+                    || (is_cap_word(word) && text[words[j].0..words[j].1].len() <= 3)
+                {
+                    j += 1;
+                    end = nw.1;
+                    continue;
+                }
+                if CONNECTORS.contains(&word)
+                    && j + 2 < words.len()
+                    && gap_ok(words[j + 1].1, words[j + 2].0)
+                    && is_cap_word(
+                        &text[trim_word(text, words[j + 2]).0..trim_word(text, words[j + 2]).1],
+                    )
+                {
+                    j += 2;
+                    end = trim_word(text, words[j]).1;
+                    continue;
+                }
+            }
+            break;
+        }
+        out.push((w.0, end));
+        i = j + 1;
+    }
+    out
+}
+
+/// Trims possessives and trailing punctuation (except the period of an initial).
+fn trim_word(text: &str, (s, mut e): (usize, usize)) -> (usize, usize) {
+    let w = &text[s..e];
+    for suffix in ["'s", "’s", "'", "’"] {
+        if w.ends_with(suffix) && w.len() > suffix.len() {
+            e -= suffix.len();
+            return (s, e);
+        }
+    }
+    let w = &text[s..e];
+    if w.ends_with('.') {
+        let core = &w[..w.len() - 1];
+        // Keep the period of an initial ("J.") or an abbreviation with inner periods ("U.S.").
+        let initial = core.chars().count() == 1 || core.contains('.');
+        if !initial {
+            e -= 1;
+        }
+    }
+    while e > s && text[..e].ends_with(['-', '–', '&']) {
+        e -= text[..e].chars().next_back().unwrap().len_utf8();
+    }
+    (s, e)
+}
+
+pub struct Annotator {
+    pub gazetteer: Gazetteer,
+}
+
+fn char_offsets(text: &str, spans: &mut [(usize, usize, SpanType)]) -> Vec<Span> {
+    let mut map = Vec::with_capacity(text.len() + 1);
+    let mut n = 0;
+    for (i, c) in text.char_indices() {
+        while map.len() < i {
+            map.push(n);
+        }
+        map.push(n);
+        let _ = c;
+        n += 1;
+    }
+    while map.len() <= text.len() {
+        map.push(n);
+    }
+    spans
+        .iter()
+        .map(|&(s, e, kind)| Span {
+            start: map[s],
+            end: map[e],
+            kind,
+        })
+        .collect()
+}
+
+impl Annotator {
+    pub fn new(gazetteer: Gazetteer) -> Self {
+        Annotator { gazetteer }
+    }
+
+    /// Salient spans of `text`, in order, non-overlapping, in character offsets.
+    pub fn annotate(&self, text: &str) -> Vec<Span> {
+        let mut spans: Vec<(usize, usize, SpanType)> = Vec::new();
+        for m in DATE.find_iter(text) {
+            spans.push((m.start(), m.end(), SpanType::Date));
+        }
+        let free = |spans: &[(usize, usize, SpanType)], s: usize, e: usize| {
+            spans.iter().all(|&(a, b, _)| e <= a || s >= b)
+        };
+        for m in NUMBER.find_iter(text) {
+            let (s, mut e) = (m.start(), m.end());
+            while e > s && text[..e].ends_with([',', '.']) {
+                e -= 1;
+            }
+            if e > s && free(&spans, s, e) {
+                spans.push((s, e, SpanType::Number));
+            }
+        }
+        for (s, e) in name_candidates(text) {
+            let (s, e, kind) = match self.name(text, s, e) {
+                Some(x) => x,
+                None => continue,
+            };
+            if e > s && free(&spans, s, e) {
+                spans.push((s, e, kind));
+            }
+        }
+        spans.sort_by_key(|x| x.0);
+        char_offsets(text, &mut spans)
+    }
+
+    /// Decides whether the capitalised sequence at `s..e` is a name, trims it, types it.
+    fn name(&self, text: &str, mut s: usize, e: usize) -> Option<(usize, usize, SpanType)> {
+        let before = text[..s].trim_end();
+        let at_start = before.is_empty() || before.ends_with(['.', '!', '?', '"', '\n', ':', ';']);
+        let mut name = &text[s..e];
+        // Leading function words ("The", "In", "However") are not part of a name.
+        loop {
+            let first = name.split(' ').next().unwrap_or("");
+            let rest = name[first.len()..].trim_start();
+            if FUNCTION_CAPS.contains(&first) && !self.gazetteer.knows(name) {
+                if rest.is_empty() || !is_cap_word(rest) {
+                    return None;
+                }
+                s = e - rest.len();
+                name = rest;
+                continue;
+            }
+            break;
+        }
+        let single = !name.contains(' ');
+        if at_start
+            && single
+            && !self.gazetteer.knows(name)
+            && !PLACES.contains(&name)
+            && !name.chars().all(|c| c.is_uppercase() || !c.is_alphabetic())
+        {
+            return None;
+        }
+        if DATE.is_match(name) && name.len() < 12 {
+            return None;
+        }
+        // Titles and roles in front of a person's name are dropped, and make it a PERSON.
+        let prev_word = text[..s].trim_end().rsplit(' ').next().unwrap_or("");
+        let first = name.split(' ').next().unwrap_or("");
+        if TITLES.contains(&first) && name.contains(' ') {
+            let rest = name[first.len()..].trim_start();
+            return Some((e - rest.len(), e, SpanType::Person));
+        }
+        Some((s, e, self.kind(name, prev_word)))
+    }
+
+    fn kind(&self, name: &str, prev: &str) -> SpanType {
+        let words: Vec<&str> = name.split(' ').collect();
+        let last = *words.last().unwrap();
+        let first = words[0];
+        if words.iter().any(|w| ORG_WORDS.contains(w))
+            || (name.len() >= 2 && name.len() <= 6 && name.chars().all(|c| c.is_ascii_uppercase()))
+                && !PLACES.contains(&name)
+        {
+            return SpanType::Org;
+        }
+        if PLACES.contains(&name) || words.iter().any(|w| LOC_WORDS.contains(w)) {
+            return SpanType::Loc;
+        }
+        if words.iter().any(|w| MISC_WORDS.contains(w)) {
+            return SpanType::Misc;
+        }
+        if TITLES.contains(&prev) || (GIVEN_NAMES.contains(&first) && words.len() >= 2) {
+            return SpanType::Person;
+        }
+        if words.len() == 1 && DEMONYM_ENDINGS.iter().any(|s| last.ends_with(s)) && last.len() > 4 {
+            return SpanType::Misc;
+        }
+        if matches!(
+            prev,
+            "in" | "at" | "near" | "from" | "to" | "across" | "throughout"
+        ) && words.len() <= 2
+        {
+            return SpanType::Loc;
+        }
+        if words.len() >= 2
+            && words.len() <= 3
+            && words
+                .iter()
+                .all(|w| w.chars().next().is_some_and(char::is_uppercase) && w.len() > 1)
+        {
+            return SpanType::Person;
+        }
+        SpanType::Misc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn show(text: &str) -> Vec<(String, SpanType)> {
+        let chars: Vec<char> = text.chars().collect();
+        Annotator::new(Gazetteer::default())
+            .annotate(text)
+            .iter()
+            .map(|s| (chars[s.start..s.end].iter().collect(), s.kind))
+            .collect()
+    }
+
+    #[test]
+    fn dates_numbers_and_names() {
+        let got = show(
+            "The 1973 oil crisis began in October 1973 when the members of the Organization of Arab Petroleum Exporting Countries proclaimed an embargo.",
+        );
+        assert_eq!(
+            got,
+            vec![
+                ("1973".into(), SpanType::Date),
+                ("October 1973".into(), SpanType::Date),
+                (
+                    "Organization of Arab Petroleum Exporting Countries".into(),
+                    SpanType::Org
+                ),
+            ]
+        );
+        let got = show(
+            "Prices rose from US$3 per barrel to nearly $12, about 40% in two years; President Richard Nixon visited Japan's capital in the 1970s.",
+        );
+        let names: Vec<&str> = got.iter().map(|x| x.0.as_str()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "US$3",
+                "$12",
+                "40%",
+                "two",
+                "Richard Nixon",
+                "Japan",
+                "1970s"
+            ]
+        );
+        assert_eq!(got[4].1, SpanType::Person);
+        assert_eq!(got[5].1, SpanType::Loc);
+    }
+
+    #[test]
+    fn offsets_are_characters() {
+        let t = "Ça alors, Zürich hosted Kraków’s team in 1990.";
+        let a = Annotator::new(Gazetteer::default()).annotate(t);
+        let chars: Vec<char> = t.chars().collect();
+        let got: Vec<String> = a
+            .iter()
+            .map(|s| chars[s.start..s.end].iter().collect())
+            .collect();
+        assert!(
+            got.contains(&"Zürich".to_string())
+                && got.contains(&"Kraków".to_string())
+                && got.contains(&"1990".to_string()),
+            "{got:?}"
+        );
+    }
+}
