@@ -16,6 +16,30 @@ use rayon::prelude::*;
 pub enum MaskCommand {
     /// Find salient spans (entities, dates, numbers) in passages, or take them from a file.
     Annotate(AnnotateArgs),
+    /// Pretraining examples: sentences with one salient span masked (or a baseline strategy).
+    Make(MakeArgs),
+}
+
+#[derive(Args)]
+pub struct MakeArgs {
+    /// Annotated passages from `ragl mask annotate`.
+    #[arg(long)]
+    input: PathBuf,
+    /// Examples JSONL: {"id","passage_id","text","input_ids","masked_positions",
+    /// "masked_ids","strategy","span"}.
+    #[arg(long)]
+    output: PathBuf,
+    /// Checkpoint directory whose tokenizer makes the input ids.
+    #[arg(long)]
+    tokenizer: PathBuf,
+    /// salient (REALM), random-span, or random-token (BERT's 15%).
+    #[arg(long, default_value = "salient")]
+    strategy: ragl_mask::examples::Strategy,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Maximum tokens of an example, [CLS] and [SEP] included (longer sentences are cut).
+    #[arg(long, default_value_t = 128)]
+    max_len: usize,
 }
 
 #[derive(Args)]
@@ -39,6 +63,7 @@ pub struct AnnotateArgs {
 pub fn run(c: MaskCommand) -> Result<()> {
     match c {
         MaskCommand::Annotate(a) => annotate(a),
+        MaskCommand::Make(a) => make(a),
     }
 }
 
@@ -219,6 +244,136 @@ fn annotate(a: AnnotateArgs) -> Result<()> {
             String::new()
         },
         bytes as f64 / 1e6 / secs
+    );
+    Ok(())
+}
+
+fn make(a: MakeArgs) -> Result<()> {
+    use ragl_mask::examples::{MakeStats, Rng, Sentence, Specials, make};
+    if a.max_len < 8 {
+        crate::bad_input!("--max-len must be at least 8");
+    }
+    let tok = ragl_model::tokenizer::TextTokenizer::from_dir(&a.tokenizer, a.max_len)?;
+    let id = |t: &str| {
+        tok.token_to_id(t).ok_or_else(|| {
+            anyhow::Error::new(crate::BadInput(format!(
+                "{}: the tokenizer has no {t} token",
+                a.tokenizer.display()
+            )))
+        })
+    };
+    let sp = Specials {
+        cls: id("[CLS]")?,
+        sep: id("[SEP]")?,
+        mask: id("[MASK]")?,
+        vocab_size: tok.vocab_size() as u32,
+    };
+    let input = Input::from_arg(&a.input);
+    let t = Instant::now();
+    let tmp = ragl_core::atomic::temp_path(&a.output);
+    let f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+    let mut rng = Rng::new(a.seed);
+    let mut stats = MakeStats::default();
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} mask [{elapsed_precise}] {pos} passages  {per_sec}",
+        )
+        .expect("template"),
+    );
+    let mut lines = Lines::open(&input)?;
+    let result = (|| -> Result<()> {
+        loop {
+            let mut batch = Vec::with_capacity(512);
+            for line in lines.by_ref().take(512) {
+                let line = line?;
+                if line.text.trim().is_empty() {
+                    continue;
+                }
+                let v = record(&input, &line)?;
+                let spans: Vec<Span> = match v.get("spans") {
+                    Some(s) => serde_json::from_value(s.clone()).map_err(|e| {
+                        ragl_core::Error::format(
+                            input.name(),
+                            line.number,
+                            format!("bad \"spans\": {e}"),
+                        )
+                    })?,
+                    None => {
+                        return Err(ragl_core::Error::format(
+                            input.name(),
+                            line.number,
+                            "no \"spans\": run `ragl mask annotate` first",
+                        )
+                        .into());
+                    }
+                };
+                batch.push((id_of(&v), v["text"].as_str().unwrap().to_owned(), spans));
+            }
+            if batch.is_empty() {
+                return Ok(());
+            }
+            // Sentences of every passage, tokenised in one parallel batch.
+            let mut sents: Vec<(usize, usize, usize)> = Vec::new(); // (passage, char start, byte range index)
+            let mut texts: Vec<&str> = Vec::new();
+            for (i, (_, text, _)) in batch.iter().enumerate() {
+                for (s, e) in ragl_corpus::sentences::split(text) {
+                    sents.push((i, text[..s].chars().count(), texts.len()));
+                    texts.push(&text[s..e]);
+                }
+            }
+            let encs = tok.encode_offsets(&texts)?;
+            let mut n_in_passage = vec![0usize; batch.len()];
+            for &(i, char_start, k) in &sents {
+                let (pid, _, spans) = &batch[i];
+                let (ids, offs) = &encs[k];
+                let s = Sentence {
+                    text: texts[k],
+                    char_start,
+                    ids,
+                    offsets: offs,
+                };
+                if let Some(e) = make(
+                    pid,
+                    n_in_passage[i],
+                    &s,
+                    spans,
+                    a.strategy,
+                    sp,
+                    a.max_len,
+                    &mut rng,
+                    &mut stats,
+                ) {
+                    n_in_passage[i] += 1;
+                    serde_json::to_writer(&mut w, &e)?;
+                    w.write_all(b"\n")?;
+                }
+            }
+            stats.passages += batch.len() as u64;
+            bar.inc(batch.len() as u64);
+        }
+    })();
+    if let Err(e) = result {
+        drop(w);
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    let f = w.into_inner().map_err(|e| e.into_error())?;
+    f.sync_all().ok();
+    std::fs::rename(&tmp, &a.output).with_context(|| format!("writing {}", a.output.display()))?;
+    bar.finish_and_clear();
+    eprintln!(
+        "{} passages, {} sentences → {} examples ({} salient, {} random-span fallbacks for sentences without a salient span, {} too short, {} cut to {} tokens) in {:.1}s",
+        stats.passages,
+        stats.sentences,
+        stats.examples,
+        stats.salient,
+        stats.fallback,
+        stats.too_short,
+        stats.truncated,
+        a.max_len,
+        t.elapsed().as_secs_f64()
     );
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! (titles, and capitalised n-grams seen in mid-sentence); users may bring spans from any
 //! external tagger instead.
 
+pub mod examples;
 pub mod salient;
 
 pub use salient::{Annotator, Gazetteer, Span, SpanType};

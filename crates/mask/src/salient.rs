@@ -59,7 +59,7 @@ static DATE: LazyLock<Regex> = LazyLock::new(|| {
 
 static NUMBER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(
-        r"(?:(?:US|A|C|HK)?[$€£¥]\s?\d[\d,]*(?:\.\d+)?(?: (?:{SCALE}))?|\b\d[\d,]*(?:\.\d+)?(?:%| percent| per cent|(?: (?:{SCALE}))+)?|\b(?:(?:{SMALL})(?:[- ](?:{SMALL}|one|{SCALE}))*)\b(?: (?:{SCALE}))?)"
+        r"(?:(?:US|A|C|HK)?[$€£¥]\s?\d[\d,]*(?:\.\d+)?(?: (?:{SCALE}))?|\b\d[\d,]*(?:\.\d+)?(?:[–-]\d[\d,]*(?:\.\d+)?)?(?:%| percent| per cent|(?: (?:{SCALE}))+)?|\bone\b|\b(?:(?:{SMALL})(?:[- ](?:{SMALL}|one|{SCALE}))*)\b(?: (?:{SCALE}))?)"
     ))
     .expect("number grammar")
 });
@@ -176,18 +176,29 @@ const FUNCTION_CAPS: &[&str] = &[
     "Even",
     "Only",
     "Just",
-    "First",
-    "Second",
-    "Third",
     "Finally",
     "Early",
     "Late",
-    "New",
+    "Pope",
+    "Chair",
+    "Chairman",
+    "President",
+    "King",
+    "Queen",
+    "Emperor",
+    "Professor",
+    "General",
+    "Commissioners",
+    "Imperialism",
+    "Renamed",
+    "Recognition",
 ];
 
+/// Lower-case words that may sit inside a name ("University of Chicago", "Mies van der
+/// Rohe"); "and" is not one of them: "China and India" is two names.
 const CONNECTORS: &[&str] = &[
-    "of", "the", "de", "du", "des", "la", "le", "von", "van", "der", "den", "for", "and", "&",
-    "del", "di", "da", "y", "on",
+    "of", "the", "de", "du", "des", "la", "le", "von", "van", "der", "den", "for", "&", "del",
+    "di", "da", "dei", "y", "on", "upon", "am",
 ];
 
 const TITLES: &[&str] = &[
@@ -807,6 +818,23 @@ impl Annotator {
         };
         for m in NUMBER.find_iter(text) {
             let (s, mut e) = (m.start(), m.end());
+            // Digits inside a code or name ("LC-37", "MPEG-4", "X.25", "SiO2") are not
+            // numbers of their own: the name takes them.
+            let prev = text[..s].chars().next_back();
+            let prev2 = text[..s].chars().rev().nth(1);
+            if prev.is_some_and(char::is_alphanumeric)
+                || (matches!(prev, Some('-' | '.' | '–')) && prev2.is_some_and(char::is_alphabetic))
+                || text[e..].chars().next().is_some_and(char::is_alphabetic)
+            {
+                continue;
+            }
+            if &text[s..e] == "one"
+                && (text[e..].starts_with("'s")
+                    || text[e..].starts_with(" another")
+                    || text[..s].ends_with("no "))
+            {
+                continue;
+            }
             while e > s && text[..e].ends_with([',', '.']) {
                 e -= 1;
             }
@@ -836,7 +864,7 @@ impl Annotator {
         loop {
             let first = name.split(' ').next().unwrap_or("");
             let rest = name[first.len()..].trim_start();
-            if FUNCTION_CAPS.contains(&first) && !self.gazetteer.knows(name) {
+            if FUNCTION_CAPS.contains(&first) && (rest.is_empty() || !self.gazetteer.knows(name)) {
                 if rest.is_empty() || !is_cap_word(rest) {
                     return None;
                 }

@@ -112,6 +112,28 @@ impl TextTokenizer {
         Ok(encs.iter().map(|e| e.get_ids().len()).collect())
     }
 
+    /// Token ids and their character offsets `(start, end)` in the text, without special
+    /// tokens or truncation, in parallel.
+    #[allow(clippy::type_complexity)]
+    pub fn encode_offsets(&self, texts: &[&str]) -> Result<Vec<(Vec<u32>, Vec<(usize, usize)>)>> {
+        let inputs: Vec<EncodeInput> = texts
+            .iter()
+            .map(|t| EncodeInput::Single((*t).into()))
+            .collect();
+        let encs = self
+            .counter
+            .encode_batch_char_offsets(inputs, false)
+            .map_err(|e| err(&self.path, e))?;
+        Ok(encs
+            .iter()
+            .map(|e| (e.get_ids().to_vec(), e.get_offsets().to_vec()))
+            .collect())
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.tok.get_vocab_size(true)
+    }
+
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
         self.tok.token_to_id(token)
     }
