@@ -139,7 +139,26 @@ impl<C: FnMut(&[&str]) -> Result<Vec<usize>>> Chunker<C> {
             texts.push(&d.title);
             texts.extend(ss.iter().map(|&(s, e)| &d.text[s..e]));
         }
-        let counts = (self.count)(&texts)?;
+        // Every word is at least one token, so a sentence of more words than the budget is
+        // over-long without asking the tokenizer (which would hold a 10 MB run-on sentence
+        // in memory as one encoding); `fit` cuts it at words.
+        let limit = self.cfg.max_tokens;
+        let whole: Vec<&str> = texts
+            .iter()
+            .copied()
+            .filter(|t| t.split_whitespace().nth(limit).is_none())
+            .collect();
+        let mut whole_counts = (self.count)(&whole)?.into_iter();
+        let counts: Vec<usize> = texts
+            .iter()
+            .map(|t| {
+                if t.split_whitespace().nth(limit).is_none() {
+                    whole_counts.next().expect("one count per text")
+                } else {
+                    usize::MAX / 2
+                }
+            })
+            .collect();
         let mut at = 0;
         for (d, ss) in docs.iter().zip(&sents) {
             self.stats.documents += 1;
@@ -201,26 +220,54 @@ impl<C: FnMut(&[&str]) -> Result<Vec<usize>>> Chunker<C> {
             }
             self.stats.split_sentences += 1;
             let ws = words(text, p.start, p.end);
-            let strs: Vec<&str> = ws.iter().map(|&(s, e)| &text[s..e]).collect();
-            let counts = (self.count)(&strs)?;
+            // Words are counted in groups of 16 (one tokenizer call per group, in batches of
+            // 4,096 groups: a 10 MB run-on "sentence" costs neither minutes nor gigabytes);
+            // a group that does not fit whole is counted word by word.
+            let groups: Vec<&[(usize, usize)]> = ws.chunks(16).collect();
             let mut cur: Option<Piece> = None;
-            for (&(s, e), &n) in ws.iter().zip(&counts) {
-                // A single word over budget (no tokenizer makes one, but a counter might)
-                // becomes a piece of its own.
-                match cur {
-                    Some(ref mut c) if c.tokens + n <= budget => {
-                        c.end = e;
+            for batch in groups.chunks(4096) {
+                let strs: Vec<&str> = batch
+                    .iter()
+                    .map(|g| &text[g[0].0..g[g.len() - 1].1])
+                    .collect();
+                let counts = (self.count)(&strs)?;
+                for (g, &n) in batch.iter().zip(&counts) {
+                    if let Some(c) = cur.as_mut()
+                        && c.tokens + n <= budget
+                    {
+                        c.end = g[g.len() - 1].1;
                         c.tokens += n;
+                        continue;
                     }
-                    _ => {
-                        if let Some(c) = cur.take() {
-                            out.push(c);
-                        }
+                    if n <= budget && cur.is_none() {
                         cur = Some(Piece {
-                            start: s,
-                            end: e,
+                            start: g[0].0,
+                            end: g[g.len() - 1].1,
                             tokens: n,
                         });
+                        continue;
+                    }
+                    let strs: Vec<&str> = g.iter().map(|&(s, e)| &text[s..e]).collect();
+                    let counts = (self.count)(&strs)?;
+                    for (&(s, e), &n) in g.iter().zip(&counts) {
+                        // A single word over budget (no tokenizer makes one, but a counter
+                        // might) becomes a piece of its own.
+                        match cur {
+                            Some(ref mut c) if c.tokens + n <= budget => {
+                                c.end = e;
+                                c.tokens += n;
+                            }
+                            _ => {
+                                if let Some(c) = cur.take() {
+                                    out.push(c);
+                                }
+                                cur = Some(Piece {
+                                    start: s,
+                                    end: e,
+                                    tokens: n,
+                                });
+                            }
+                        }
                     }
                 }
             }

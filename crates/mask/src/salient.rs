@@ -810,12 +810,16 @@ impl Annotator {
     /// Salient spans of `text`, in order, non-overlapping, in character offsets.
     pub fn annotate(&self, text: &str) -> Vec<Span> {
         let mut spans: Vec<(usize, usize, SpanType)> = Vec::new();
+        // Bytes already covered, so that later rules never overlap earlier ones (a bitmap:
+        // linear in the text, where comparing with every earlier span was quadratic).
+        let mut taken = vec![false; text.len()];
+        let free = |taken: &[bool], s: usize, e: usize| !taken[s..e].iter().any(|&t| t);
+        let take =
+            |taken: &mut [bool], s: usize, e: usize| taken[s..e].iter_mut().for_each(|t| *t = true);
         for m in DATE.find_iter(text) {
             spans.push((m.start(), m.end(), SpanType::Date));
+            take(&mut taken, m.start(), m.end());
         }
-        let free = |spans: &[(usize, usize, SpanType)], s: usize, e: usize| {
-            spans.iter().all(|&(a, b, _)| e <= a || s >= b)
-        };
         for m in NUMBER.find_iter(text) {
             let (s, mut e) = (m.start(), m.end());
             // Digits inside a code or name ("LC-37", "MPEG-4", "X.25", "SiO2") are not
@@ -838,8 +842,9 @@ impl Annotator {
             while e > s && text[..e].ends_with([',', '.']) {
                 e -= 1;
             }
-            if e > s && free(&spans, s, e) {
+            if e > s && free(&taken, s, e) {
                 spans.push((s, e, SpanType::Number));
+                take(&mut taken, s, e);
             }
         }
         for (s, e) in name_candidates(text) {
@@ -847,8 +852,9 @@ impl Annotator {
                 Some(x) => x,
                 None => continue,
             };
-            if e > s && free(&spans, s, e) {
+            if e > s && free(&taken, s, e) {
                 spans.push((s, e, kind));
+                take(&mut taken, s, e);
             }
         }
         spans.sort_by_key(|x| x.0);
