@@ -67,6 +67,8 @@ pub fn run(c: MaskCommand) -> Result<()> {
     }
 }
 
+type Record = serde_json::Map<String, serde_json::Value>;
+
 fn record(
     input: &Input,
     line: &ragl_core::read::Line,
@@ -187,7 +189,7 @@ fn annotate(a: AnnotateArgs) -> Result<()> {
             if batch.is_empty() {
                 return Ok(());
             }
-            let annotated: Vec<Result<(serde_json::Map<String, serde_json::Value>, Vec<Span>)>> = batch
+            let annotated: Vec<Result<(Record, Vec<Span>)>> = batch
                 .into_par_iter()
                 .map(|(number, v)| {
                     let text = v["text"].as_str().unwrap();

@@ -250,7 +250,7 @@ impl Index {
             )));
         };
         let dim = self.meta.dim;
-        if queries.len() % dim != 0 {
+        if !queries.len().is_multiple_of(dim) {
             return Err(Error::Mismatch(format!(
                 "query vectors have {} values, not a multiple of the index dimension {dim}",
                 queries.len()

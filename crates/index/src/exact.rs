@@ -71,7 +71,7 @@ pub fn search(
     queries: &[f32],
     k: usize,
 ) -> Vec<Vec<Hit>> {
-    assert!(dim > 0 && vectors.len() % dim == 0 && queries.len() % dim == 0);
+    assert!(dim > 0 && vectors.len().is_multiple_of(dim) && queries.len().is_multiple_of(dim));
     let nq = queries.len() / dim;
     let n = vectors.len() / dim;
     if nq == 0 {

@@ -51,7 +51,7 @@ impl Vectors {
     }
 
     pub fn from_vec(data: Vec<f32>, dim: usize) -> Self {
-        assert!(dim > 0 && data.len() % dim == 0);
+        assert!(dim > 0 && data.len().is_multiple_of(dim));
         Vectors::Owned { data, dim }
     }
 

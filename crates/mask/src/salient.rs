@@ -760,8 +760,7 @@ fn trim_word(text: &str, (s, mut e): (usize, usize)) -> (usize, usize) {
         }
     }
     let w = &text[s..e];
-    if w.ends_with('.') {
-        let core = &w[..w.len() - 1];
+    if let Some(core) = w.strip_suffix('.') {
         // Keep the period of an initial ("J.") or an abbreviation with inner periods ("U.S.").
         let initial = core.chars().count() == 1 || core.contains('.');
         if !initial {
