@@ -257,7 +257,7 @@ impl Index {
             )));
         }
         match (hnsw, mode) {
-            (Some(h), SearchMode::Default) => h.search(queries, k),
+            (Some(h), SearchMode::Default) => h.search_with(vectors.as_slice(), queries, k),
             _ => Ok(exact::search(
                 vectors.as_slice(),
                 norms.as_deref(),

@@ -99,6 +99,9 @@ pub struct Hnsw {
     index: UIndex,
     metric: Metric,
     dim: usize,
+    /// The adjacency copied out for ragl's own prefetching search (f32 storage only).
+    graph: Option<crate::graph::Graph>,
+    ef: std::sync::atomic::AtomicUsize,
 }
 
 impl Hnsw {
@@ -145,7 +148,13 @@ impl Hnsw {
                 progress(base + chunk.len() / dim);
             }
         }
-        Ok(Hnsw { index, metric, dim })
+        Ok(Hnsw {
+            index,
+            metric,
+            dim,
+            graph: None,
+            ef: cfg.expansion_search.into(),
+        })
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
@@ -164,6 +173,8 @@ impl Hnsw {
         let mut index = UIndex::new(&options(dim, metric, cfg)).map_err(usearch_err)?;
         index.view(s).map_err(usearch_err)?;
         use_fast_f32_metric(&mut index, dim, metric, cfg);
+        let graph =
+            (cfg.dtype == Dtype::F32).then(|| crate::graph::Graph::export(&index, index.size()));
         if index.dimensions() != dim {
             return Err(Error::Corrupt {
                 path: path.to_path_buf(),
@@ -173,7 +184,13 @@ impl Hnsw {
                 ),
             });
         }
-        Ok(Hnsw { index, metric, dim })
+        Ok(Hnsw {
+            index,
+            metric,
+            dim,
+            graph,
+            ef: cfg.expansion_search.into(),
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -194,9 +211,26 @@ impl Hnsw {
 
     pub fn set_expansion_search(&self, ef: usize) {
         self.index.change_expansion_search(ef);
+        self.ef.store(ef, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Top-k of each query (rows of `queries`), queries in parallel.
+    /// Top-k of each query with ragl's prefetching search over `vectors` (the index's f32
+    /// rows), when the graph was copied out; else through usearch.
+    pub fn search_with(&self, vectors: &[f32], queries: &[f32], k: usize) -> Result<Vec<Vec<Hit>>> {
+        let Some(g) = &self.graph else {
+            return self.search(queries, k);
+        };
+        let ef = self.ef.load(std::sync::atomic::Ordering::Relaxed);
+        Ok(queries
+            .par_chunks_exact(self.dim)
+            .map_init(
+                || crate::graph::Scratch::new(g.len()),
+                |scratch, q| g.search(vectors, self.dim, self.metric, q, k, ef, scratch),
+            )
+            .collect())
+    }
+
+    /// Top-k of each query (rows of `queries`) through usearch, queries in parallel.
     pub fn search(&self, queries: &[f32], k: usize) -> Result<Vec<Vec<Hit>>> {
         let k = k.min(self.len());
         queries

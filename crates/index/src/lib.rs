@@ -20,6 +20,7 @@ pub mod bm25;
 pub mod build;
 pub mod error;
 pub mod exact;
+pub mod graph;
 pub mod hnsw;
 pub mod simd;
 pub mod store;

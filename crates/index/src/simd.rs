@@ -26,6 +26,28 @@ pub fn l2sq(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 
+/// The kernels chosen for this CPU, to hoist the feature test out of hot loops.
+#[derive(Clone, Copy)]
+pub struct Kernels {
+    pub dot: fn(&[f32], &[f32]) -> f32,
+    pub l2sq: fn(&[f32], &[f32]) -> f32,
+}
+
+pub fn kernels() -> Kernels {
+    #[cfg(target_arch = "x86_64")]
+    if avx2_fma() {
+        // SAFETY: the CPU supports AVX2 and FMA (checked above).
+        return Kernels {
+            dot: |a, b| unsafe { x86::dot(a, b) },
+            l2sq: |a, b| unsafe { x86::l2sq(a, b) },
+        };
+    }
+    Kernels {
+        dot: dot_portable,
+        l2sq: |a, b| a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum(),
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 fn avx2_fma() -> bool {
     use std::sync::OnceLock;
