@@ -46,6 +46,8 @@ impl Ord for Near {
 pub struct Scratch {
     mark: Vec<u8>,
     generation: u8,
+    /// Unvisited neighbours of the node being expanded.
+    fresh: Vec<u32>,
 }
 
 impl Scratch {
@@ -53,6 +55,7 @@ impl Scratch {
         Scratch {
             mark: vec![0; n],
             generation: 0,
+            fresh: Vec::with_capacity(64),
         }
     }
 }
@@ -176,17 +179,18 @@ impl Graph {
             }
             let ns =
                 &self.adj[self.offsets[c as usize] as usize..self.offsets[c as usize + 1] as usize];
+            scratch.fresh.clear();
             for &nb in ns {
                 if scratch.mark[nb as usize] != g {
+                    scratch.mark[nb as usize] = g;
                     prefetch(row(nb));
+                    scratch.fresh.push(nb);
                 }
             }
-            for &nb in ns {
-                if scratch.mark[nb as usize] == g {
-                    continue;
-                }
-                scratch.mark[nb as usize] = g;
-                let dn = dist(nb);
+            let consider = |dn: f32,
+                            nb: u32,
+                            cand: &mut BinaryHeap<std::cmp::Reverse<Near>>,
+                            best: &mut BinaryHeap<Near>| {
                 if best.len() < ef || dn < best.peek().unwrap().0 {
                     cand.push(std::cmp::Reverse(Near(dn, nb)));
                     best.push(Near(dn, nb));
@@ -194,6 +198,20 @@ impl Graph {
                         best.pop();
                     }
                 }
+            };
+            let mut quads = scratch.fresh.chunks_exact(4);
+            for c in quads.by_ref() {
+                let xs = [row(c[0]), row(c[1]), row(c[2]), row(c[3])];
+                let ds = match metric {
+                    Metric::Ip => (kernel.dot4)(q, xs).map(|d| -d),
+                    Metric::L2 => (kernel.l2sq4)(q, xs),
+                };
+                for (&nb, &dn) in c.iter().zip(&ds) {
+                    consider(dn, nb, &mut cand, &mut best);
+                }
+            }
+            for &nb in quads.remainder() {
+                consider(dist(nb), nb, &mut cand, &mut best);
             }
         }
         let mut hits: Vec<Hit> = best

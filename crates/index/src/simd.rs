@@ -31,6 +31,10 @@ pub fn l2sq(a: &[f32], b: &[f32]) -> f32 {
 pub struct Kernels {
     pub dot: fn(&[f32], &[f32]) -> f32,
     pub l2sq: fn(&[f32], &[f32]) -> f32,
+    /// One query against four vectors at once: the query is loaded once per four products
+    /// and four independent accumulators keep the FMA units busy (faiss's batch-of-4 trick).
+    pub dot4: fn(&[f32], [&[f32]; 4]) -> [f32; 4],
+    pub l2sq4: fn(&[f32], [&[f32]; 4]) -> [f32; 4],
 }
 
 pub fn kernels() -> Kernels {
@@ -40,11 +44,18 @@ pub fn kernels() -> Kernels {
         return Kernels {
             dot: |a, b| unsafe { x86::dot(a, b) },
             l2sq: |a, b| unsafe { x86::l2sq(a, b) },
+            dot4: |q, xs| unsafe { x86::batch4::<false>(q, xs) },
+            l2sq4: |q, xs| unsafe { x86::batch4::<true>(q, xs) },
         };
+    }
+    fn l2(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
     }
     Kernels {
         dot: dot_portable,
-        l2sq: |a, b| a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum(),
+        l2sq: l2,
+        dot4: |q, xs| xs.map(|x| dot_portable(q, x)),
+        l2sq4: |q, xs| xs.map(|x| l2(q, x)),
     }
 }
 
@@ -117,6 +128,42 @@ mod x86 {
         r
     }
 
+    /// Four dot products (or squared distances when `L2`) of `q` with `xs`, which all have
+    /// `q`'s length.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn batch4<const L2: bool>(q: &[f32], xs: [&[f32]; 4]) -> [f32; 4] {
+        let n = q.len();
+        debug_assert!(xs.iter().all(|x| x.len() == n));
+        let pq = q.as_ptr();
+        let p = xs.map(|x| x.as_ptr());
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut i = 0;
+        // SAFETY (all loads): i + 8 <= n, and every slice has length n.
+        while i + 8 <= n {
+            let qv = unsafe { _mm256_loadu_ps(pq.add(i)) };
+            for j in 0..4 {
+                let x = unsafe { _mm256_loadu_ps(p[j].add(i)) };
+                acc[j] = if L2 {
+                    let d = _mm256_sub_ps(qv, x);
+                    _mm256_fmadd_ps(d, d, acc[j])
+                } else {
+                    _mm256_fmadd_ps(qv, x, acc[j])
+                };
+            }
+            i += 8;
+        }
+        let mut out = [0f32; 4];
+        for j in 0..4 {
+            let mut r = unsafe { hsum(acc[j]) };
+            for k in i..n {
+                let (a, b) = (q[k], xs[j][k]);
+                r += if L2 { (a - b) * (a - b) } else { a * b };
+            }
+            out[j] = r;
+        }
+        out
+    }
+
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn l2sq(a: &[f32], b: &[f32]) -> f32 {
         let n = a.len().min(b.len());
@@ -174,6 +221,17 @@ mod tests {
                 "portable n={n}"
             );
             assert!((l2sq(&a, &b) as f64 - l).abs() < 1e-4, "l2 n={n}");
+            let k = kernels();
+            let four = (k.dot4)(&a, [&b, &a, &b, &b]);
+            assert!(
+                (four[0] as f64 - d).abs() < 1e-4 && (four[3] as f64 - d).abs() < 1e-4,
+                "dot4 n={n}"
+            );
+            let four = (k.l2sq4)(&a, [&b, &b, &a, &b]);
+            assert!(
+                (four[1] as f64 - l).abs() < 1e-4 && four[2].abs() < 1e-6,
+                "l2sq4 n={n}"
+            );
         }
     }
 }
