@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use ragl_core::read::Input;
@@ -76,10 +76,6 @@ fn chunk(a: ChunkArgs) -> Result<()> {
                 .map_err(|e| ragl_core::Error::format(&a.tokenizer, 0, e.to_string()))
         },
     );
-    let tmp = ragl_core::atomic::temp_path(&a.output);
-    let file =
-        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
     let bar = ProgressBar::new_spinner();
     bar.set_style(
         ProgressStyle::with_template(
@@ -90,7 +86,7 @@ fn chunk(a: ChunkArgs) -> Result<()> {
     let t = Instant::now();
     let mut bytes = 0u64;
     let mut batch = Vec::with_capacity(512);
-    let result = (|| -> Result<()> {
+    crate::write_output(&a.output, |w| {
         loop {
             batch.clear();
             for d in docs.by_ref().take(512) {
@@ -102,25 +98,14 @@ fn chunk(a: ChunkArgs) -> Result<()> {
                 return Ok(());
             }
             chunker.chunk(&batch, |p| {
-                serde_json::to_writer(&mut w, &p)
-                    .map_err(|e| ragl_core::Error::io(&tmp, e.into()))?;
+                serde_json::to_writer(&mut *w, &p)
+                    .map_err(|e| ragl_core::Error::io(&a.output, e.into()))?;
                 w.write_all(b"\n")
-                    .map_err(|e| ragl_core::Error::io(&tmp, e))
+                    .map_err(|e| ragl_core::Error::io(&a.output, e))
             })?;
             bar.inc(batch.len() as u64);
         }
-    })();
-    if let Err(e) = result {
-        drop(w);
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    let f = w
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    f.sync_all().ok();
-    std::fs::rename(&tmp, &a.output).with_context(|| format!("writing {}", a.output.display()))?;
+    })?;
     bar.finish_and_clear();
     let secs = t.elapsed().as_secs_f64();
     let s = &chunker.stats;

@@ -105,6 +105,28 @@ fn exit_code(e: &anyhow::Error) -> i32 {
     1
 }
 
+/// Writes `dest` through a buffered temporary sibling that is renamed into place only when
+/// `write` succeeds: a failed or interrupted run leaves no partial output behind.
+pub fn write_output(
+    dest: &std::path::Path,
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let tmp = ragl_core::atomic::temp_path(dest);
+    let f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+    let result = write(&mut w).and_then(|()| {
+        let f = w.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        Ok(())
+    });
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, dest).with_context(|| format!("writing {}", dest.display()))
+}
+
 /// A user error detected in the CLI itself (inconsistent files or flags).
 #[derive(Debug)]
 pub struct BadInput(pub String);

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use ragl_core::read::{Input, Lines};
@@ -171,13 +171,10 @@ fn annotate(a: AnnotateArgs) -> Result<()> {
     }
     let ann = Annotator::new(gaz);
     bar.set_message("annotate");
-    let tmp = ragl_core::atomic::temp_path(&a.output);
-    let f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
     let (mut passages, mut spans, mut bytes) = (0u64, 0u64, 0u64);
     let mut by_type: std::collections::BTreeMap<String, u64> = Default::default();
     let mut lines = Lines::open(&input)?;
-    let result = (|| -> Result<()> {
+    crate::write_output(&a.output, |w| {
         loop {
             let mut batch = Vec::with_capacity(1024);
             for line in lines.by_ref().take(1024) {
@@ -220,20 +217,12 @@ fn annotate(a: AnnotateArgs) -> Result<()> {
                         .or_default() += 1;
                 }
                 v.insert("spans".into(), serde_json::to_value(&found)?);
-                serde_json::to_writer(&mut w, &v)?;
+                serde_json::to_writer(&mut *w, &v)?;
                 w.write_all(b"\n")?;
                 bar.inc(1);
             }
         }
-    })();
-    if let Err(e) = result {
-        drop(w);
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    let f = w.into_inner().map_err(|e| e.into_error())?;
-    f.sync_all().ok();
-    std::fs::rename(&tmp, &a.output).with_context(|| format!("writing {}", a.output.display()))?;
+    })?;
     bar.finish_and_clear();
     let secs = t.elapsed().as_secs_f64();
     let types: Vec<String> = by_type.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -272,9 +261,6 @@ fn make(a: MakeArgs) -> Result<()> {
     };
     let input = Input::from_arg(&a.input);
     let t = Instant::now();
-    let tmp = ragl_core::atomic::temp_path(&a.output);
-    let f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
     let mut rng = Rng::new(a.seed);
     let mut stats = MakeStats::default();
     let bar = ProgressBar::new_spinner();
@@ -285,7 +271,7 @@ fn make(a: MakeArgs) -> Result<()> {
         .expect("template"),
     );
     let mut lines = Lines::open(&input)?;
-    let result = (|| -> Result<()> {
+    crate::write_output(&a.output, |w| {
         loop {
             let mut batch = Vec::with_capacity(512);
             for line in lines.by_ref().take(512) {
@@ -348,22 +334,14 @@ fn make(a: MakeArgs) -> Result<()> {
                     &mut stats,
                 ) {
                     n_in_passage[i] += 1;
-                    serde_json::to_writer(&mut w, &e)?;
+                    serde_json::to_writer(&mut *w, &e)?;
                     w.write_all(b"\n")?;
                 }
             }
             stats.passages += batch.len() as u64;
             bar.inc(batch.len() as u64);
         }
-    })();
-    if let Err(e) = result {
-        drop(w);
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    let f = w.into_inner().map_err(|e| e.into_error())?;
-    f.sync_all().ok();
-    std::fs::rename(&tmp, &a.output).with_context(|| format!("writing {}", a.output.display()))?;
+    })?;
     bar.finish_and_clear();
     eprintln!(
         "{} passages, {} sentences → {} examples ({} salient, {} random-span fallbacks for sentences without a salient span, {} too short, {} cut to {} tokens) in {:.1}s",

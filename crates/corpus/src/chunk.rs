@@ -143,16 +143,21 @@ impl<C: FnMut(&[&str]) -> Result<Vec<usize>>> Chunker<C> {
         // over-long without asking the tokenizer (which would hold a 10 MB run-on sentence
         // in memory as one encoding); `fit` cuts it at words.
         let limit = self.cfg.max_tokens;
+        let short: Vec<bool> = texts
+            .iter()
+            .map(|t| t.split_whitespace().nth(limit).is_none())
+            .collect();
         let whole: Vec<&str> = texts
             .iter()
-            .copied()
-            .filter(|t| t.split_whitespace().nth(limit).is_none())
+            .zip(&short)
+            .filter(|(_, s)| **s)
+            .map(|(t, _)| *t)
             .collect();
         let mut whole_counts = (self.count)(&whole)?.into_iter();
-        let counts: Vec<usize> = texts
+        let counts: Vec<usize> = short
             .iter()
-            .map(|t| {
-                if t.split_whitespace().nth(limit).is_none() {
+            .map(|&s| {
+                if s {
                     whole_counts.next().expect("one count per text")
                 } else {
                     usize::MAX / 2

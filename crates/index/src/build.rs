@@ -11,8 +11,6 @@
 //! of its own; [`merge`] concatenates all n shards in order into one index of any kind.
 //! Memory during a shard build is bounded by one chunk, whatever the corpus size.
 
-use std::fs::File;
-use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use ragl_core::Error as CoreError;
@@ -179,41 +177,10 @@ fn assemble(
     std::fs::create_dir_all(&staging).map_err(io(&staging))?;
     let mut w = VectorWriter::create(&staging.join(VECTORS_FILE), dim)?;
     let mut ids = Vec::new();
-    let mut buf = vec![0u8; 1 << 20];
     for (vp, ip) in parts {
         let text = std::fs::read_to_string(ip).map_err(io(ip))?;
         ids.extend(text.lines().map(str::to_owned));
-        let mut r = BufReader::new(File::open(vp).map_err(io(vp))?);
-        let mut floats = Vec::new();
-        loop {
-            let n = r.read(&mut buf).map_err(io(vp))?;
-            if n == 0 {
-                break;
-            }
-            floats.extend(
-                buf[..n]
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes(b.try_into().unwrap())),
-            );
-            if n % 4 != 0 {
-                return Err(Error::Corrupt {
-                    path: vp.clone(),
-                    message: "size is not whole floats".into(),
-                });
-            }
-            if floats.len() >= 1 << 20 {
-                let whole = floats.len() / dim * dim;
-                w.write(&floats[..whole])?;
-                floats.drain(..whole);
-            }
-        }
-        if floats.len() % dim != 0 {
-            return Err(Error::Corrupt {
-                path: vp.clone(),
-                message: "size is not whole vectors".into(),
-            });
-        }
-        w.write(&floats)?;
+        w.append_file(vp)?;
     }
     let rows = w.finish()?;
     if rows != ids.len() {

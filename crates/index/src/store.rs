@@ -120,6 +120,26 @@ impl VectorWriter {
         Ok(())
     }
 
+    /// Appends the rows of another vector file, as bytes: no decoding, and a read that
+    /// returns part of a float cannot split it.
+    pub fn append_file(&mut self, path: &Path) -> Result<()> {
+        let mut f = File::open(path).map_err(|e| CoreError::io(path, e))?;
+        let len = f.metadata().map_err(|e| CoreError::io(path, e))?.len();
+        let row = (self.dim * 4) as u64;
+        if len % row != 0 {
+            return Err(Error::Corrupt {
+                path: path.to_path_buf(),
+                message: format!(
+                    "{len} bytes is not a whole number of {}-d vectors",
+                    self.dim
+                ),
+            });
+        }
+        std::io::copy(&mut f, &mut self.w).map_err(|e| CoreError::io(path, e))?;
+        self.rows += (len / row) as usize;
+        Ok(())
+    }
+
     pub fn finish(self) -> Result<usize> {
         let tmp = self.tmp;
         let f = self
