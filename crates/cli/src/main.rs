@@ -12,6 +12,8 @@ mod embed_cmd;
 mod eval_cmd;
 mod index_cmd;
 mod mask_cmd;
+mod knnmt_cmd;
+mod mt_cmd;
 mod quickstart;
 
 use clap::{Parser, Subcommand};
@@ -48,6 +50,12 @@ enum Command {
     Retrieve(index_cmd::RetrieveArgs),
     /// Fuse retrieval runs (hybrid BM25 + dense) by reciprocal rank or normalised scores.
     Fuse(index_cmd::FuseArgs),
+    /// Train and run the translation model that kNN-MT builds on.
+    #[command(subcommand)]
+    Mt(mt_cmd::MtCommand),
+    /// kNN-MT: build datastores from a translation model and decode with them.
+    #[command(subcommand)]
+    Knnmt(knnmt_cmd::KnnmtCommand),
     /// Show the compute backend and run a small check on a device.
     Device(backend::DeviceArgs),
 }
@@ -70,6 +78,8 @@ fn main() {
         Command::Mask(c) => mask_cmd::run(c),
         Command::Retrieve(a) => index_cmd::retrieve(a),
         Command::Fuse(a) => index_cmd::fuse(a),
+        Command::Mt(c) => mt_cmd::run(c),
+        Command::Knnmt(c) => knnmt_cmd::run(c),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -93,6 +103,12 @@ fn exit_code(e: &anyhow::Error) -> i32 {
             return if c.is_bad_input() { 2 } else { 1 };
         }
         if let Some(c) = cause.downcast_ref::<ragl_retriever::Error>() {
+            return if c.is_bad_input() { 2 } else { 1 };
+        }
+        if let Some(c) = cause.downcast_ref::<ragl_knn::Error>() {
+            return if c.is_bad_input() { 2 } else { 1 };
+        }
+        if let Some(c) = cause.downcast_ref::<ragl_mt::Error>() {
             return if c.is_bad_input() { 2 } else { 1 };
         }
         if let Some(c) = cause.downcast_ref::<ragl_eval::Error>() {

@@ -1,0 +1,233 @@
+//! The datastore: for every target token of a parallel corpus, the decoder state that the
+//! model computes just before predicting it (teacher forcing; the input of the output
+//! projection) is a key, and the token is its value.
+//!
+//! Layout: `manifest.json` (kind `knn-datastore`, the model fingerprint, counts),
+//! `values.u32` (little-endian token ids, one per key) and `index/`, a ragl index artifact
+//! (L2; HNSW by default, or exact) over the keys, whose ids are `sentence:position`. The
+//! index is built by `ragl_index::build`, so a killed build resumes from its last complete
+//! chunk and ends identical to an uninterrupted one. A datastore made by another model is
+//! refused when opened for decoding.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use ragl_core::manifest::Manifest;
+use ragl_core::progress::Progress;
+use ragl_index::artifact::{IndexConfig, IndexMeta};
+use ragl_index::build::{BuildSpec, Stage};
+use ragl_index::{Index, Metric};
+use ragl_mt::checkpoint::MtModel;
+use ragl_mt::data::{self, Pair};
+use ragl_mt::train::tensors;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+pub const KIND: &str = "knn-datastore";
+pub const FORMAT_VERSION: u32 = 1;
+pub const VALUES_FILE: &str = "values.u32";
+pub const INDEX_DIR: &str = "index";
+
+/// How a datastore is built.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildConfig {
+    pub index: IndexConfig,
+    /// Teacher-forcing batch size in target tokens.
+    pub max_tokens: usize,
+    /// Keys per resumable chunk.
+    pub chunk_keys: usize,
+    /// Use only the first `ceil(fraction × sentences)` sentence pairs (datastore-size
+    /// curves).
+    pub fraction: f64,
+}
+
+impl Default for BuildConfig {
+    fn default() -> Self {
+        BuildConfig {
+            index: IndexConfig::Hnsw {
+                metric: Metric::L2,
+                hnsw: Default::default(),
+            },
+            max_tokens: 4096,
+            chunk_keys: 65536,
+            fraction: 1.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BuildReport {
+    pub sentences: usize,
+    pub keys: usize,
+    pub resumed_keys: usize,
+}
+
+/// Builds a datastore at `out` from line-aligned `src`/`tgt` files with model `m`.
+pub fn build<B: Backend>(
+    m: &MtModel<B>,
+    src: &Path,
+    tgt: &Path,
+    out: &Path,
+    cfg: &BuildConfig,
+    threads: usize,
+    progress: impl FnMut(Stage, Progress) + Send,
+) -> Result<BuildReport> {
+    if !matches!(cfg.index.metric(), Some(Metric::L2)) {
+        return Err(Error::Datastore {
+            path: out.to_path_buf(),
+            message: "kNN-MT datastores are searched by L2 distance (exact or hnsw, metric l2)".into(),
+        });
+    }
+    let text = data::read_parallel(src, tgt)?;
+    let keep = ((text.len() as f64 * cfg.fraction.clamp(0.0, 1.0)).ceil() as usize).min(text.len());
+    let (pairs, _) = data::encode_pairs(&m.vocab, &text[..keep], usize::MAX)?;
+    drop(text);
+    let records: Vec<(u32, u32)> = pairs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| (0..=p.tgt.len() as u32).map(move |j| (i as u32, j)))
+        .collect();
+    let d = m.config.d_model;
+    let source_sha256 = {
+        let a = ragl_core::manifest::sha256_file(src)?;
+        let b = ragl_core::manifest::sha256_file(tgt)?;
+        format!("{a}+{b}")
+    };
+    let spec = BuildSpec {
+        meta: IndexMeta {
+            index: cfg.index,
+            dim: d,
+            encoder: serde_json::json!({
+                "mt_model": m.dir,
+                "fraction": cfg.fraction,
+                "sentences": pairs.len(),
+            }),
+            query_fingerprint: Some(m.fingerprint.clone()),
+            source_sha256: source_sha256.clone(),
+            shard: None,
+        },
+        model_fingerprint: Some(m.fingerprint.clone()),
+        chunk_rows: cfg.chunk_keys,
+    };
+    std::fs::create_dir_all(out).map_err(|e| ragl_core::Error::io(out, e))?;
+    // A manifest from an earlier build no longer describes what is being built.
+    let _ = std::fs::remove_file(out.join(ragl_core::manifest::MANIFEST_FILE));
+    let source = records
+        .iter()
+        .map(|&(i, j)| Ok((format!("{i}:{j}"), (i, j))));
+    let device = m.model.embed.weight.device();
+    let summary = ragl_index::build::build_dense(
+        &out.join(INDEX_DIR),
+        &spec,
+        source,
+        records.len(),
+        |chunk: &[(u32, u32)]| Ok(teacher_force(&m.model, &pairs, chunk, cfg.max_tokens, d, &device)),
+        threads,
+        progress,
+    )?;
+    let mut values = Vec::with_capacity(records.len() * 4);
+    for &(i, j) in &records {
+        let p = &pairs[i as usize];
+        let v = p.tgt.get(j as usize).copied().unwrap_or(ragl_mt::vocab::EOS);
+        values.extend_from_slice(&v.to_le_bytes());
+    }
+    ragl_core::atomic::write_bytes_atomic(&out.join(VALUES_FILE), &values)?;
+    let mut manifest = Manifest::new(KIND, FORMAT_VERSION);
+    manifest.config = serde_json::json!({
+        "src": src, "tgt": tgt, "source_sha256": source_sha256,
+        "build": cfg, "dim": d,
+    });
+    manifest.model_fingerprint = Some(m.fingerprint.clone());
+    manifest.counts.insert("keys".into(), records.len() as u64);
+    manifest.counts.insert("sentences".into(), pairs.len() as u64);
+    manifest.add_file(out, VALUES_FILE)?;
+    manifest.write(out)?;
+    Ok(BuildReport {
+        sentences: pairs.len(),
+        keys: records.len(),
+        resumed_keys: summary.resumed_rows,
+    })
+}
+
+/// Decoder states for the `(sentence, position)` records of one chunk, row-major.
+fn teacher_force<B: Backend>(
+    model: &ragl_mt::model::Seq2Seq<B>,
+    pairs: &[Pair],
+    chunk: &[(u32, u32)],
+    max_tokens: usize,
+    d: usize,
+    device: &B::Device,
+) -> Vec<f32> {
+    let mut sents: Vec<usize> = chunk.iter().map(|&(i, _)| i as usize).collect();
+    sents.dedup();
+    let local: Vec<Pair> = sents.iter().map(|&i| pairs[i].clone()).collect();
+    let batches = data::batches_by_tokens(&local, max_tokens);
+    // Hidden states per local sentence: (tgt + 1) rows of d.
+    let mut states: Vec<Vec<f32>> = vec![Vec::new(); local.len()];
+    for idx in &batches {
+        let b = data::pad_batch(&local, idx);
+        let (src, tin, _) = tensors::<B>(&b, device);
+        let (mem, pad) = model.encode(src);
+        let h = model.decode_hidden(mem, pad, tin);
+        let flat: Vec<f32> = h.into_data().convert::<f32>().to_vec().expect("f32");
+        for (r, &li) in idx.iter().enumerate() {
+            let n = local[li].tgt.len() + 1;
+            let start = r * b.tgt_len * d;
+            states[li] = flat[start..start + n * d].to_vec();
+        }
+    }
+    let mut out = Vec::with_capacity(chunk.len() * d);
+    let mut li = 0;
+    for (k, &(i, j)) in chunk.iter().enumerate() {
+        if k > 0 && chunk[k - 1].0 != i {
+            li += 1;
+        }
+        let j = j as usize;
+        out.extend_from_slice(&states[li][j * d..(j + 1) * d]);
+    }
+    out
+}
+
+/// An opened datastore.
+pub struct Datastore {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub values: Vec<u32>,
+    pub index: Index,
+}
+
+impl Datastore {
+    /// Opens `dir`, refusing it when it was built by a model other than `fingerprint`.
+    pub fn open(dir: &Path, fingerprint: Option<&str>) -> Result<Datastore> {
+        let manifest = Manifest::open_checked(dir, KIND, FORMAT_VERSION, fingerprint)?;
+        manifest.verify_files(dir)?;
+        let path = dir.join(VALUES_FILE);
+        let bytes = std::fs::read(&path).map_err(|e| ragl_core::Error::io(&path, e))?;
+        let values: Vec<u32> = bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let index = Index::open(&dir.join(INDEX_DIR))?;
+        if index.len() != values.len() {
+            return Err(Error::Datastore {
+                path: dir.to_path_buf(),
+                message: format!("{} keys but {} values", index.len(), values.len()),
+            });
+        }
+        Ok(Datastore {
+            dir: dir.to_path_buf(),
+            manifest,
+            values,
+            index,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}
