@@ -8,12 +8,12 @@ use burn::tensor::backend::Backend;
 use indicatif::{ProgressBar, ProgressStyle};
 use ragl_core::read::{Input, Lines};
 use ragl_eval::bleu::{Bleu, BleuConfig};
+use ragl_index::Metric;
 use ragl_index::artifact::IndexConfig;
 use ragl_index::build::Stage;
-use ragl_index::Metric;
+use ragl_knn::KnnHook;
 use ragl_knn::combiner::KnnMt;
 use ragl_knn::datastore::{self, BuildConfig, Datastore};
-use ragl_knn::KnnHook;
 use ragl_mt::beam::{NoHook, StepHook};
 use ragl_mt::checkpoint::MtModel;
 
@@ -85,6 +85,9 @@ pub struct EvalArgs {
     /// Write the kNN-MT translations here (and the base ones to PATH.base).
     #[arg(short, long)]
     output: Option<PathBuf>,
+    /// With --sweep: a PNG of BLEU against λ, one line per (k, T), and the base model.
+    #[arg(long)]
+    plot: Option<PathBuf>,
     /// Write the results (and the sweep table) as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -106,7 +109,8 @@ pub fn run(c: KnnmtCommand) -> Result<()> {
 }
 
 fn load<B: Backend>(path: &std::path::Path, device: &B::Device) -> Result<MtModel<B>> {
-    ragl_mt::checkpoint::load::<B>(path, device).with_context(|| format!("loading {}", path.display()))
+    ragl_mt::checkpoint::load::<B>(path, device)
+        .with_context(|| format!("loading {}", path.display()))
 }
 
 fn build<B: Backend>(a: &BuildArgs, device: B::Device) -> Result<()> {
@@ -128,20 +132,30 @@ fn build<B: Backend>(a: &BuildArgs, device: B::Device) -> Result<()> {
     };
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{elapsed_precise}] {wide_bar} {pos}/{len} keys  {per_sec}  ETA {eta}")
-            .expect("template"),
+        ProgressStyle::with_template(
+            "{spinner} {msg} [{elapsed_precise}] {wide_bar} {pos}/{len} keys  {per_sec}  ETA {eta}",
+        )
+        .expect("template"),
     );
     let t = Instant::now();
-    let r = datastore::build(&m, &a.src, &a.tgt, &a.out, &cfg, rayon::current_num_threads(), |stage, p| {
-        bar.set_message(match stage {
-            Stage::Embed => "teacher-forcing",
-            Stage::Graph => "hnsw graph",
-        });
-        if let Some(total) = p.total {
-            bar.set_length(total);
-        }
-        bar.set_position(p.done);
-    })?;
+    let r = datastore::build(
+        &m,
+        &a.src,
+        &a.tgt,
+        &a.out,
+        &cfg,
+        rayon::current_num_threads(),
+        |stage, p| {
+            bar.set_message(match stage {
+                Stage::Embed => "teacher-forcing",
+                Stage::Graph => "hnsw graph",
+            });
+            if let Some(total) = p.total {
+                bar.set_length(total);
+            }
+            bar.set_position(p.done);
+        },
+    )?;
     bar.finish_and_clear();
     eprintln!(
         "datastore {}: {} keys from {} sentence pairs ({} resumed from an interrupted build) in {:.1}s, model {}",
@@ -180,9 +194,19 @@ fn decode<B: Backend>(
     let secs = t.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let tokens = out.iter().map(|o| o.len() + 1).sum();
-    let hyps: Vec<String> = out.iter().map(|o| m.vocab.decode(o)).collect::<ragl_mt::Result<_>>()?;
-    let bleu = Bleu::new(BleuConfig::default()).corpus_score(&hyps, &[refs.to_vec()]).score;
-    Ok(Run { hyps, bleu, secs, tokens })
+    let hyps: Vec<String> = out
+        .iter()
+        .map(|o| m.vocab.decode(o))
+        .collect::<ragl_mt::Result<_>>()?;
+    let bleu = Bleu::new(BleuConfig::default())
+        .corpus_score(&hyps, &[refs.to_vec()])
+        .score;
+    Ok(Run {
+        hyps,
+        bleu,
+        secs,
+        tokens,
+    })
 }
 
 fn eval<B: Backend>(a: &EvalArgs, device: B::Device) -> Result<()> {
@@ -238,7 +262,14 @@ fn eval<B: Backend>(a: &EvalArgs, device: B::Device) -> Result<()> {
     let mut rows = Vec::new();
     let mut best: Option<(Run, (usize, f32, f32), f64)> = None;
     for &(k, lambda, temperature) in &settings {
-        let mut hook = KnnHook::new(&ds, k, KnnMt { lambda, temperature });
+        let mut hook = KnnHook::new(
+            &ds,
+            k,
+            KnnMt {
+                lambda,
+                temperature,
+            },
+        );
         let r = decode(&m, &src, &refs, &beam, &mut hook, "kNN-MT")?;
         let search = hook.search_secs;
         eprintln!(
@@ -257,11 +288,66 @@ fn eval<B: Backend>(a: &EvalArgs, device: B::Device) -> Result<()> {
             best = Some((r, (k, lambda, temperature), search));
         }
     }
+    if let Some(p) = &a.plot {
+        let mut series: Vec<crate::plot::Series> = Vec::new();
+        for &(k, l, t) in &settings {
+            let name = format!("kNN-MT k={k} T={t}");
+            let bleu = rows
+                .iter()
+                .find(|r| r["k"] == k && r["lambda"] == l && r["temperature"] == t)
+                .and_then(|r| r["bleu"].as_f64())
+                .unwrap_or(f64::NAN);
+            match series.iter_mut().find(|s| s.name == name) {
+                Some(s) => s.points.push((l as f64, bleu)),
+                None => series.push(crate::plot::Series {
+                    name,
+                    points: vec![(l as f64, bleu)],
+                }),
+            }
+        }
+        let xs: Vec<f64> = settings.iter().map(|s| s.1 as f64).collect();
+        let (lo, hi) = xs
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+        series.push(crate::plot::Series {
+            name: "base (λ = 0)".into(),
+            points: vec![(0.0f64.min(lo), base.bleu), (hi, base.bleu)],
+        });
+        let title = format!(
+            "BLEU vs λ on {} ({} sentences)",
+            a.input.file_name().unwrap_or_default().to_string_lossy(),
+            src.len()
+        );
+        crate::plot::line_chart(
+            p,
+            &title,
+            "λ (weight of the kNN distribution)",
+            "BLEU",
+            &series,
+            false,
+        )?;
+        eprintln!("wrote {}", p.display());
+    }
     let (knn, (k, lambda, temperature), _) = best.expect("at least one setting");
     let sig = Bleu::new(BleuConfig::default()).signature(1).to_string();
-    println!("{:<10} {:>8} {:>10} {:>12}", "system", "BLEU", "seconds", "tokens/s");
-    println!("{:<10} {:>8.2} {:>10.1} {:>12.0}", "base", base.bleu, base.secs, base.tokens as f64 / base.secs);
-    println!("{:<10} {:>8.2} {:>10.1} {:>12.0}", "kNN-MT", knn.bleu, knn.secs, knn.tokens as f64 / knn.secs);
+    println!(
+        "{:<10} {:>8} {:>10} {:>12}",
+        "system", "BLEU", "seconds", "tokens/s"
+    );
+    println!(
+        "{:<10} {:>8.2} {:>10.1} {:>12.0}",
+        "base",
+        base.bleu,
+        base.secs,
+        base.tokens as f64 / base.secs
+    );
+    println!(
+        "{:<10} {:>8.2} {:>10.1} {:>12.0}",
+        "kNN-MT",
+        knn.bleu,
+        knn.secs,
+        knn.tokens as f64 / knn.secs
+    );
     println!(
         "kNN-MT − base: {:+.2} BLEU; time ratio {:.2}× (k {k}, λ {lambda}, T {temperature}); {sig}",
         knn.bleu - base.bleu,

@@ -11,9 +11,10 @@ mod corpus_cmd;
 mod embed_cmd;
 mod eval_cmd;
 mod index_cmd;
-mod mask_cmd;
 mod knnmt_cmd;
+mod mask_cmd;
 mod mt_cmd;
+mod plot;
 mod quickstart;
 
 use clap::{Parser, Subcommand};
@@ -56,6 +57,8 @@ enum Command {
     /// kNN-MT: build datastores from a translation model and decode with them.
     #[command(subcommand)]
     Knnmt(knnmt_cmd::KnnmtCommand),
+    /// Draw a PNG line chart from CSV columns (training curves, sweeps, size curves).
+    Plot(plot::PlotArgs),
     /// Show the compute backend and run a small check on a device.
     Device(backend::DeviceArgs),
 }
@@ -80,6 +83,7 @@ fn main() {
         Command::Fuse(a) => index_cmd::fuse(a),
         Command::Mt(c) => mt_cmd::run(c),
         Command::Knnmt(c) => knnmt_cmd::run(c),
+        Command::Plot(a) => plot::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -142,18 +142,21 @@ fn train<B: Backend>(a: &TrainArgs, device: B::Device) -> Result<()> {
             batches_per_epoch,
             parameters,
         } => {
-            say(&bar, format!(
-                "{} {} pairs ({} longer than {} subwords left out), {} batches/epoch, {:.2}M parameters",
-                match resumed_from {
-                    Some(s) => format!("resuming at step {s}:"),
-                    None => "training:".into(),
-                },
-                pairs,
-                dropped,
-                cfg.data.max_len,
-                batches_per_epoch,
-                parameters as f64 / 1e6
-            ));
+            say(
+                &bar,
+                format!(
+                    "{} {} pairs ({} longer than {} subwords left out), {} batches/epoch, {:.2}M parameters",
+                    match resumed_from {
+                        Some(s) => format!("resuming at step {s}:"),
+                        None => "training:".into(),
+                    },
+                    pairs,
+                    dropped,
+                    cfg.data.max_len,
+                    batches_per_epoch,
+                    parameters as f64 / 1e6
+                ),
+            );
         }
         Event::Step {
             step,
@@ -177,7 +180,10 @@ fn train<B: Backend>(a: &TrainArgs, device: B::Device) -> Result<()> {
         }
         Event::Dev { step, nll } => {
             last_dev = format!(" dev ppl {:.2}", nll.exp());
-            say(&bar, format!("step {step}: dev nll {nll:.4} ppl {:.2}", nll.exp()));
+            say(
+                &bar,
+                format!("step {step}: dev nll {nll:.4} ppl {:.2}", nll.exp()),
+            );
         }
         Event::Saved { step, dir } => {
             say(&bar, format!("step {step}: saved {}", dir.display()));
@@ -203,8 +209,10 @@ fn translate<B: Backend>(a: &TranslateArgs, device: B::Device) -> Result<()> {
     let t = Instant::now();
     let bar = ProgressBar::new(lines.len() as u64);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} translate [{elapsed_precise}] {wide_bar} {pos}/{len} sentences  ETA {eta}")
-            .expect("template"),
+        ProgressStyle::with_template(
+            "{spinner} translate [{elapsed_precise}] {wide_bar} {pos}/{len} sentences  ETA {eta}",
+        )
+        .expect("template"),
     );
     let mut enc = Vec::with_capacity(lines.len());
     for l in &lines {
@@ -212,10 +220,14 @@ fn translate<B: Backend>(a: &TranslateArgs, device: B::Device) -> Result<()> {
         ids.push(ragl_mt::vocab::EOS);
         enc.push(ids);
     }
-    let out = ragl_mt::beam::translate_ids(&m.model, &enc, &beam, &mut NoHook, |n| bar.inc(n as u64));
+    let out =
+        ragl_mt::beam::translate_ids(&m.model, &enc, &beam, &mut NoHook, |n| bar.inc(n as u64));
     bar.finish_and_clear();
     let tokens: usize = out.iter().map(|o| o.len() + 1).sum();
-    let text: Vec<String> = out.iter().map(|o| m.vocab.decode(o)).collect::<ragl_mt::Result<_>>()?;
+    let text: Vec<String> = out
+        .iter()
+        .map(|o| m.vocab.decode(o))
+        .collect::<ragl_mt::Result<_>>()?;
     let secs = t.elapsed().as_secs_f64();
     match &a.output {
         Some(p) => crate::write_output(p, |w| {

@@ -126,9 +126,18 @@ mod tests {
             temperature: 1.0,
         };
         let n = [
-            Neighbour { distance: 0.0, value: 7 },
-            Neighbour { distance: 0.0, value: 7 },
-            Neighbour { distance: 0.0, value: 9 },
+            Neighbour {
+                distance: 0.0,
+                value: 7,
+            },
+            Neighbour {
+                distance: 0.0,
+                value: 7,
+            },
+            Neighbour {
+                distance: 0.0,
+                value: 9,
+            },
         ];
         let p = c.knn_distribution(&n);
         assert_eq!(p.len(), 2);
@@ -144,8 +153,14 @@ mod tests {
         let p_mt = [0.1f32, 0.2, 0.3, 0.4];
         let mut lp: Vec<f32> = p_mt.iter().map(|p| p.ln()).collect();
         let n = [
-            Neighbour { distance: 3.0, value: 1 },
-            Neighbour { distance: 5.0, value: 3 },
+            Neighbour {
+                distance: 3.0,
+                value: 1,
+            },
+            Neighbour {
+                distance: 5.0,
+                value: 3,
+            },
         ];
         c.combine(&mut lp, &n);
         let w1 = (-0.3f32).exp();

@@ -76,7 +76,8 @@ pub fn build<B: Backend>(
     if !matches!(cfg.index.metric(), Some(Metric::L2)) {
         return Err(Error::Datastore {
             path: out.to_path_buf(),
-            message: "kNN-MT datastores are searched by L2 distance (exact or hnsw, metric l2)".into(),
+            message: "kNN-MT datastores are searched by L2 distance (exact or hnsw, metric l2)"
+                .into(),
         });
     }
     let text = data::read_parallel(src, tgt)?;
@@ -122,14 +123,27 @@ pub fn build<B: Backend>(
         &spec,
         source,
         records.len(),
-        |chunk: &[(u32, u32)]| Ok(teacher_force(&m.model, &pairs, chunk, cfg.max_tokens, d, &device)),
+        |chunk: &[(u32, u32)]| {
+            Ok(teacher_force(
+                &m.model,
+                &pairs,
+                chunk,
+                cfg.max_tokens,
+                d,
+                &device,
+            ))
+        },
         threads,
         progress,
     )?;
     let mut values = Vec::with_capacity(records.len() * 4);
     for &(i, j) in &records {
         let p = &pairs[i as usize];
-        let v = p.tgt.get(j as usize).copied().unwrap_or(ragl_mt::vocab::EOS);
+        let v = p
+            .tgt
+            .get(j as usize)
+            .copied()
+            .unwrap_or(ragl_mt::vocab::EOS);
         values.extend_from_slice(&v.to_le_bytes());
     }
     ragl_core::atomic::write_bytes_atomic(&out.join(VALUES_FILE), &values)?;
@@ -140,7 +154,9 @@ pub fn build<B: Backend>(
     });
     manifest.model_fingerprint = Some(m.fingerprint.clone());
     manifest.counts.insert("keys".into(), records.len() as u64);
-    manifest.counts.insert("sentences".into(), pairs.len() as u64);
+    manifest
+        .counts
+        .insert("sentences".into(), pairs.len() as u64);
     manifest.add_file(out, VALUES_FILE)?;
     manifest.write(out)?;
     Ok(BuildReport {
@@ -165,15 +181,25 @@ fn teacher_force<B: Backend>(
     let batches = data::batches_by_tokens(&local, max_tokens);
     // Hidden states per local sentence: (tgt + 1) rows of d.
     let mut states: Vec<Vec<f32>> = vec![Vec::new(); local.len()];
-    for idx in &batches {
-        let b = data::pad_batch(&local, idx);
-        let (src, tin, _) = tensors::<B>(&b, device);
-        let (mem, pad) = model.encode(src);
-        let h = model.decode_hidden(mem, pad, tin);
-        let flat: Vec<f32> = h.into_data().convert::<f32>().to_vec().expect("f32");
+    // One batch per worker thread: burn-flex keeps one batch's work on about one core.
+    use rayon::prelude::*;
+    let outs: Vec<(usize, Vec<f32>)> = batches
+        .par_iter()
+        .map(|idx| {
+            let b = data::pad_batch(&local, idx);
+            let (src, tin, _) = tensors::<B>(&b, device);
+            let (mem, pad) = model.encode(src);
+            let h = model.decode_hidden(mem, pad, tin);
+            (
+                b.tgt_len,
+                h.into_data().convert::<f32>().to_vec().expect("f32"),
+            )
+        })
+        .collect();
+    for (idx, (tgt_len, flat)) in batches.iter().zip(outs) {
         for (r, &li) in idx.iter().enumerate() {
             let n = local[li].tgt.len() + 1;
-            let start = r * b.tgt_len * d;
+            let start = r * tgt_len * d;
             states[li] = flat[start..start + n * d].to_vec();
         }
     }

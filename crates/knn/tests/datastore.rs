@@ -13,7 +13,12 @@ use ragl_knn::datastore::{self, BuildConfig, Datastore};
 use ragl_mt::beam::{BeamConfig, translate};
 use ragl_mt::train::{RunConfig, train};
 
-const DE: [&str; 4] = ["ein hund läuft", "eine katze schläft", "zwei hunde spielen", "ein mann isst"];
+const DE: [&str; 4] = [
+    "ein hund läuft",
+    "eine katze schläft",
+    "zwei hunde spielen",
+    "ein mann isst",
+];
 const EN: [&str; 4] = ["a dog runs", "a cat sleeps", "two dogs play", "a man eats"];
 
 fn tiny_model(dir: &Path, seed: u64) -> std::path::PathBuf {
@@ -63,27 +68,60 @@ fn datastore_reproduces_its_targets_and_refuses_other_models() {
         ..BuildConfig::default()
     };
     let out = d.path().join("ds");
-    let r = datastore::build(&m, &d.path().join("t.de"), &d.path().join("t.en"), &out, &cfg, 1, |_, _| {})
-        .unwrap();
-    let keys: usize = EN.iter().map(|t| m.vocab.encode(t).unwrap().len() + 1).sum();
+    let r = datastore::build(
+        &m,
+        &d.path().join("t.de"),
+        &d.path().join("t.en"),
+        &out,
+        &cfg,
+        1,
+        |_, _| {},
+    )
+    .unwrap();
+    let keys: usize = EN
+        .iter()
+        .map(|t| m.vocab.encode(t).unwrap().len() + 1)
+        .sum();
     assert_eq!((r.sentences, r.keys), (4, keys));
 
     let ds = Datastore::open(&out, Some(&m.fingerprint)).unwrap();
     assert_eq!(ds.len(), keys);
-    let mut hook = KnnHook::new(&ds, 1, KnnMt { lambda: 1.0, temperature: 10.0 });
+    let mut hook = KnnHook::new(
+        &ds,
+        1,
+        KnnMt {
+            lambda: 1.0,
+            temperature: 10.0,
+        },
+    );
     let got = translate(&m, &DE, &BeamConfig::default(), &mut hook).unwrap();
     assert_eq!(got, EN.iter().map(|s| s.to_string()).collect::<Vec<_>>());
 
     // Rebuilding gives the same index, byte for byte.
     let before = std::fs::read(out.join("index/manifest.json")).unwrap();
-    datastore::build(&m, &d.path().join("t.de"), &d.path().join("t.en"), &out, &cfg, 1, |_, _| {}).unwrap();
-    assert_eq!(std::fs::read(out.join("index/manifest.json")).unwrap(), before);
+    datastore::build(
+        &m,
+        &d.path().join("t.de"),
+        &d.path().join("t.en"),
+        &out,
+        &cfg,
+        1,
+        |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read(out.join("index/manifest.json")).unwrap(),
+        before
+    );
 
     // Another model's datastore is refused.
     let other = tiny_model(d.path(), 2);
     let m2 = ragl_mt::checkpoint::load::<Flex>(&other, &Default::default()).unwrap();
     assert_ne!(m2.fingerprint, m.fingerprint);
-    let e = Datastore::open(&out, Some(&m2.fingerprint)).err().unwrap().to_string();
+    let e = Datastore::open(&out, Some(&m2.fingerprint))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("was made by model"), "{e}");
 }
 
@@ -95,9 +133,17 @@ fn misaligned_parallel_files_are_refused_with_file_and_line() {
     let (s, t) = (d.path().join("x.de"), d.path().join("x.en"));
     std::fs::write(&s, "ein hund\nzwei hunde\n").unwrap();
     std::fs::write(&t, "a dog\n").unwrap();
-    let e = datastore::build(&m, &s, &t, &d.path().join("ds"), &BuildConfig::default(), 1, |_, _| {})
-        .err()
-        .unwrap();
+    let e = datastore::build(
+        &m,
+        &s,
+        &t,
+        &d.path().join("ds"),
+        &BuildConfig::default(),
+        1,
+        |_, _| {},
+    )
+    .err()
+    .unwrap();
     assert!(e.is_bad_input());
     assert!(e.to_string().contains("x.en:2"), "{e}");
 }

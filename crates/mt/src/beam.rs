@@ -9,10 +9,10 @@
 
 use burn::prelude::*;
 
+use crate::Result;
 use crate::checkpoint::MtModel;
 use crate::model::Seq2Seq;
 use crate::vocab::{BOS, EOS, PAD};
-use crate::Result;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BeamConfig {
@@ -119,7 +119,9 @@ fn search<B: Backend>(
     }
     let src = Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [b, s]), &device);
     let (memory, pad) = model.encode(src);
-    let expand: Vec<i64> = (0..b).flat_map(|i| std::iter::repeat_n(i as i64, k)).collect();
+    let expand: Vec<i64> = (0..b)
+        .flat_map(|i| std::iter::repeat_n(i as i64, k))
+        .collect();
     let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(expand, [b * k]), &device);
     let mut state = model.start(memory.select(0, idx.clone()), pad.select(0, idx));
 
@@ -141,10 +143,20 @@ fn search<B: Backend>(
         let tokens = Tensor::<B, 1, Int>::from_data(TensorData::new(prev.clone(), [n]), &device);
         let step = model.step(tokens, &mut state);
         let v = step.log_probs.dims()[1];
-        let mut lp: Vec<f32> = step.log_probs.into_data().convert::<f32>().to_vec().expect("f32");
+        let mut lp: Vec<f32> = step
+            .log_probs
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .expect("f32");
         if hook.wants_hidden() {
             let d = step.hidden.dims()[1];
-            let h: Vec<f32> = step.hidden.into_data().convert::<f32>().to_vec().expect("f32");
+            let h: Vec<f32> = step
+                .hidden
+                .into_data()
+                .convert::<f32>()
+                .to_vec()
+                .expect("f32");
             hook.adjust(&h, d, &mut lp, v);
         } else {
             hook.adjust(&[], 0, &mut lp, v);
@@ -233,7 +245,10 @@ fn search<B: Backend>(
         if next_active.is_empty() {
             break;
         }
-        let ix = Tensor::<B, 1, Int>::from_data(TensorData::new(keep_rows.clone(), [keep_rows.len()]), &device);
+        let ix = Tensor::<B, 1, Int>::from_data(
+            TensorData::new(keep_rows.clone(), [keep_rows.len()]),
+            &device,
+        );
         state.reorder(ix);
         active = next_active;
         scores = next_scores;
@@ -289,14 +304,19 @@ mod tests {
         let mut prev = BOS as i64;
         let mut want = Vec::new();
         for t in 0..6 {
-            let step = m.step(Tensor::from_data(TensorData::new(vec![prev], [1]), &dev), &mut st);
+            let step = m.step(
+                Tensor::from_data(TensorData::new(vec![prev], [1]), &dev),
+                &mut st,
+            );
             let mut lp: Vec<f32> = step.log_probs.into_data().to_vec().unwrap();
             lp[PAD as usize] = f32::NEG_INFINITY;
             lp[BOS as usize] = f32::NEG_INFINITY;
             let best = if t == 5 {
                 EOS as usize
             } else {
-                (0..lp.len()).max_by(|&a, &b| lp[a].total_cmp(&lp[b])).unwrap()
+                (0..lp.len())
+                    .max_by(|&a, &b| lp[a].total_cmp(&lp[b]))
+                    .unwrap()
             };
             if best == EOS as usize {
                 break;

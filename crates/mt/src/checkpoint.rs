@@ -68,7 +68,8 @@ pub fn write<B: Backend>(
     let mut m = ragl_core::manifest::Manifest::new(KIND, FORMAT_VERSION);
     m.config = serde_json::to_value(config).expect("config serialises");
     m.model_fingerprint = Some(fp.clone());
-    m.counts.insert("parameters".into(), model.num_params() as u64);
+    m.counts
+        .insert("parameters".into(), model.num_params() as u64);
     m.counts.insert("vocab_size".into(), vocab.size() as u64);
     for f in ["model.json", "tokenizer.json", WEIGHTS] {
         m.add_file(dir, f)?;

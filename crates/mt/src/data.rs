@@ -115,7 +115,11 @@ pub struct Padded {
 pub fn pad_batch(pairs: &[Pair], idx: &[usize]) -> Padded {
     let rows = idx.len();
     let s = idx.iter().map(|&i| pairs[i].src.len()).max().unwrap_or(0);
-    let t = idx.iter().map(|&i| pairs[i].tgt.len() + 1).max().unwrap_or(0);
+    let t = idx
+        .iter()
+        .map(|&i| pairs[i].tgt.len() + 1)
+        .max()
+        .unwrap_or(0);
     let mut src = vec![PAD as i64; rows * s];
     let mut tgt_in = vec![PAD as i64; rows * t];
     let mut tgt_out = vec![PAD as i64; rows * t];

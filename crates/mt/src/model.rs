@@ -85,7 +85,10 @@ impl ModelConfig {
 
     pub fn init<B: Backend>(&self, device: &B::Device) -> Seq2Seq<B> {
         let d = self.d_model;
-        let norm = || self.norm_first.then(|| LayerNormConfig::new(d).init(device));
+        let norm = || {
+            self.norm_first
+                .then(|| LayerNormConfig::new(d).init(device))
+        };
         Seq2Seq {
             embed: EmbeddingConfig::new(self.vocab_size, d)
                 .with_initializer(Initializer::Normal {
@@ -161,7 +164,8 @@ impl<B: Backend> Attention<B> {
 
     fn split(&self, x: Tensor<B, 3>) -> Tensor<B, 4> {
         let [b, s, d] = x.dims();
-        x.reshape([b, s, self.heads, d / self.heads]).swap_dims(1, 2)
+        x.reshape([b, s, self.heads, d / self.heads])
+            .swap_dims(1, 2)
     }
 
     /// Keys and values `[b, heads, s, d/heads]` of `x`.
@@ -327,7 +331,12 @@ pub struct Seq2Seq<B: Backend> {
 
 /// Sinusoidal position encodings `[len, d]` for positions `start..start + len`, as fairseq's
 /// `SinusoidalPositionalEmbedding` (sines in the first half, cosines in the second).
-pub fn sinusoids<B: Backend>(start: usize, len: usize, d: usize, device: &B::Device) -> Tensor<B, 2> {
+pub fn sinusoids<B: Backend>(
+    start: usize,
+    len: usize,
+    d: usize,
+    device: &B::Device,
+) -> Tensor<B, 2> {
     let half = d / 2;
     let step = (10000f64).ln() / (half.max(2) - 1) as f64;
     let mut data = vec![0f32; len * d];
@@ -545,7 +554,10 @@ mod tests {
         let mut a = m.start(mem.clone(), pad.clone());
         let first = ids(&[&[1, 1]]).reshape([2]);
         m.step(first.clone(), &mut a);
-        let swap = Tensor::<B, 1, Int>::from_data(TensorData::new(vec![1i64, 0], [2]), &Default::default());
+        let swap = Tensor::<B, 1, Int>::from_data(
+            TensorData::new(vec![1i64, 0], [2]),
+            &Default::default(),
+        );
         a.reorder(swap.clone());
         let next = ids(&[&[10, 11]]).reshape([2]);
         let got = m.step(next.clone(), &mut a).hidden;

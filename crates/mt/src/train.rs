@@ -123,7 +123,11 @@ impl RunConfig {
         let t = &self.train;
         let w = t.warmup.max(1) as f64;
         let s = step.max(1) as f64;
-        if s < w { t.lr * s / w } else { t.lr * (w / s).sqrt() }
+        if s < w {
+            t.lr * s / w
+        } else {
+            t.lr * (w / s).sqrt()
+        }
     }
 }
 
@@ -181,13 +185,12 @@ pub fn train<B: AutodiffBackend>(
     let resume = run_dir.join("last").is_file();
 
     let (vocab, mut model_cfg, mut model, state, optim_path) = if resume {
-        let saved: RunConfig = serde_json::from_slice(
-            &std::fs::read(&cfg_path).map_err(|e| io(&cfg_path, e))?,
-        )
-        .map_err(|e| Error::Artifact {
-            path: cfg_path.clone(),
-            message: e.to_string(),
-        })?;
+        let saved: RunConfig =
+            serde_json::from_slice(&std::fs::read(&cfg_path).map_err(|e| io(&cfg_path, e))?)
+                .map_err(|e| Error::Artifact {
+                    path: cfg_path.clone(),
+                    message: e.to_string(),
+                })?;
         // Limits may change between sessions; what defines the model and its data may not.
         if saved.data != cfg.data || saved.model.d_model != cfg.model.d_model {
             return Err(Error::Artifact {
@@ -238,7 +241,8 @@ pub fn train<B: AutodiffBackend>(
     let batches = data::batches_by_tokens(&pairs, cfg.train.max_tokens);
     let dev: Option<(Vec<Pair>, Vec<Vec<usize>>)> = match &cfg.data.dev {
         Some(fp) => {
-            let (p, _) = data::encode_pairs(&vocab, &data::read_parallel(&fp.src, &fp.tgt)?, usize::MAX)?;
+            let (p, _) =
+                data::encode_pairs(&vocab, &data::read_parallel(&fp.src, &fp.tgt)?, usize::MAX)?;
             let b = data::batches_by_tokens(&p, cfg.train.max_tokens);
             Some((p, b))
         }
@@ -298,7 +302,10 @@ pub fn train<B: AutodiffBackend>(
                 parallel_step(&model, &pairs, idx, workers, t.label_smoothing, device);
             let loss_v = loss_sum / ntok as f64;
             let nll_v = nll_sum / ntok as f64;
-            let b = data::Padded { tokens: ntok, ..Default::default() };
+            let b = data::Padded {
+                tokens: ntok,
+                ..Default::default()
+            };
             let lr = cfg.lr_at(st.step + 1);
             model = optim.step(lr, model, grads);
             st.step += 1;
@@ -367,7 +374,11 @@ fn open_metrics(path: &Path, step: u64) -> Result<std::io::BufWriter<std::fs::Fi
     keep.push('\n');
     if let Ok(old) = std::fs::read_to_string(path) {
         for line in old.lines().skip(1) {
-            let s: u64 = line.split(',').next().and_then(|s| s.parse().ok()).unwrap_or(u64::MAX);
+            let s: u64 = line
+                .split(',')
+                .next()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(u64::MAX);
             if s <= step {
                 keep.push_str(line);
                 keep.push('\n');
@@ -431,7 +442,10 @@ fn parallel_step<B: AutodiffBackend>(
                 s.spawn(move || run(&m, part))
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("training worker")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("training worker"))
+            .collect()
     });
     let mut it = results.into_iter();
     let (mut l, mut n, mut g) = it.next().expect("one part");
@@ -501,7 +515,11 @@ pub fn tensors<B: Backend>(
     let t = |v: &Vec<i64>, w: usize| {
         Tensor::<B, 2, Int>::from_data(TensorData::new(v.clone(), [b.rows, w]), device)
     };
-    (t(&b.src, b.src_len), t(&b.tgt_in, b.tgt_len), t(&b.tgt_out, b.tgt_len))
+    (
+        t(&b.src, b.src_len),
+        t(&b.tgt_in, b.tgt_len),
+        t(&b.tgt_out, b.tgt_len),
+    )
 }
 
 /// Per-token negative log-likelihood of `pairs` (no dropout, no smoothing).
@@ -548,7 +566,10 @@ fn save_checkpoint<B: AutodiffBackend>(
     let mut all: Vec<PathBuf> = std::fs::read_dir(&ckpts)
         .map_err(|e| ragl_core::Error::io(&ckpts, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("step-")))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("step-"))
+        })
         .collect();
     all.sort();
     if keep_last > 0 && all.len() > keep_last {
@@ -565,7 +586,10 @@ pub fn last_checkpoints(run_dir: &Path, n: usize) -> Result<Vec<PathBuf>> {
     let mut all: Vec<PathBuf> = std::fs::read_dir(&ckpts)
         .map_err(|e| ragl_core::Error::io(&ckpts, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("step-")))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("step-"))
+        })
         .collect();
     all.sort();
     let k = all.len().saturating_sub(n);
@@ -580,7 +604,12 @@ mod tests {
     type B = Autodiff<Flex>;
 
     fn fixture(dir: &Path) -> RunConfig {
-        let de = ["ein hund läuft", "eine katze schläft", "zwei hunde spielen", "ein mann isst"];
+        let de = [
+            "ein hund läuft",
+            "eine katze schläft",
+            "zwei hunde spielen",
+            "ein mann isst",
+        ];
         let en = ["a dog runs", "a cat sleeps", "two dogs play", "a man eats"];
         let (s, t) = (dir.join("t.de"), dir.join("t.en"));
         std::fs::write(&s, de.join("\n") + "\n").unwrap();
@@ -632,7 +661,10 @@ dev_every = 0
             train::<B>(&cfg, &run, &Default::default(), workers, |_| {}).unwrap();
             let l = losses(&run);
             let (first, last) = (l[0], l[l.len() - 1]);
-            assert!(last < first * 0.5, "workers {workers}: nll {first} -> {last}");
+            assert!(
+                last < first * 0.5,
+                "workers {workers}: nll {first} -> {last}"
+            );
         }
     }
 

@@ -6,10 +6,10 @@
 
 use std::path::Path;
 
+use tokenizers::models::TrainerWrapper;
 use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
 use tokenizers::normalizers::unicode::NFKC;
 use tokenizers::pre_tokenizers::metaspace::Metaspace;
-use tokenizers::models::TrainerWrapper;
 use tokenizers::{AddedToken, ModelWrapper, Tokenizer};
 
 use crate::{Error, Result};
