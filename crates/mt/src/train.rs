@@ -562,16 +562,8 @@ fn save_checkpoint<B: AutodiffBackend>(
     let dest = ckpts.join(&name);
     ragl_core::atomic::publish_dir(&staging, &dest)?;
     ragl_core::atomic::write_bytes_atomic(&run_dir.join("last"), format!("{name}\n").as_bytes())?;
-    // Oldest first; keep the newest `keep_last`.
-    let mut all: Vec<PathBuf> = std::fs::read_dir(&ckpts)
-        .map_err(|e| ragl_core::Error::io(&ckpts, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("step-"))
-        })
-        .collect();
-    all.sort();
+    // Keep the newest `keep_last`.
+    let all = checkpoints(run_dir)?;
     if keep_last > 0 && all.len() > keep_last {
         for old in &all[..all.len() - keep_last] {
             let _ = std::fs::remove_dir_all(old);
@@ -580,8 +572,8 @@ fn save_checkpoint<B: AutodiffBackend>(
     Ok(dest)
 }
 
-/// The newest `n` checkpoints of a run, oldest first.
-pub fn last_checkpoints(run_dir: &Path, n: usize) -> Result<Vec<PathBuf>> {
+/// All checkpoint directories of a run, oldest first (names are zero-padded steps).
+fn checkpoints(run_dir: &Path) -> Result<Vec<PathBuf>> {
     let ckpts = run_dir.join("checkpoints");
     let mut all: Vec<PathBuf> = std::fs::read_dir(&ckpts)
         .map_err(|e| ragl_core::Error::io(&ckpts, e))?
@@ -592,6 +584,12 @@ pub fn last_checkpoints(run_dir: &Path, n: usize) -> Result<Vec<PathBuf>> {
         })
         .collect();
     all.sort();
+    Ok(all)
+}
+
+/// The newest `n` checkpoints of a run, oldest first.
+pub fn last_checkpoints(run_dir: &Path, n: usize) -> Result<Vec<PathBuf>> {
+    let mut all = checkpoints(run_dir)?;
     let k = all.len().saturating_sub(n);
     Ok(all.split_off(k))
 }
