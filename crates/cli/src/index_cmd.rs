@@ -83,6 +83,7 @@ impl KindArgs {
                     connectivity: self.connectivity,
                     expansion_add: self.expansion_add,
                     expansion_search: self.expansion_search,
+                    graph_only: false,
                 },
             },
             _ => IndexConfig::Bm25 {
@@ -259,7 +260,7 @@ fn stage_bars() -> impl FnMut(Stage, ragl_core::progress::Progress) + Send {
     }
 }
 
-fn parse_shard(s: &str) -> Result<(usize, usize)> {
+pub(crate) fn parse_shard(s: &str) -> Result<(usize, usize)> {
     let parsed = s
         .split_once('/')
         .and_then(|(i, n)| Some((i.parse().ok()?, n.parse().ok()?)));

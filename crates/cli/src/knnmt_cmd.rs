@@ -8,9 +8,10 @@ use burn::tensor::backend::Backend;
 use indicatif::{ProgressBar, ProgressStyle};
 use ragl_core::read::{Input, Lines};
 use ragl_eval::bleu::{Bleu, BleuConfig};
-use ragl_index::Metric;
 use ragl_index::artifact::IndexConfig;
 use ragl_index::build::Stage;
+use ragl_index::hnsw::HnswConfig;
+use ragl_index::{Dtype, Metric};
 use ragl_knn::KnnHook;
 use ragl_knn::combiner::KnnMt;
 use ragl_knn::datastore::{self, BuildConfig, Datastore};
@@ -26,6 +27,8 @@ pub enum KnnmtCommand {
     Build(BuildArgs),
     /// Translate with and without the datastore; print both BLEU scores and speeds.
     Eval(EvalArgs),
+    /// Join the shards of a sharded build (`build --shard i/n`) into one datastore.
+    Merge(MergeArgs),
 }
 
 #[derive(clap::Args)]
@@ -42,11 +45,100 @@ pub struct BuildArgs {
     /// hnsw (default) or exact.
     #[arg(long, default_value = "hnsw", value_parser = ["hnsw", "exact"])]
     kind: String,
+    /// Key storage: f16 (default; the keys live only inside the HNSW graph, half the size)
+    /// or f32 (kept in `vectors.f32` too, which exact search and audits need).
+    #[arg(long, default_value = "f16", value_parser = ["f16", "f32"])]
+    keys: String,
     /// Build from the first fraction of the sentence pairs only (datastore-size curves).
     #[arg(long, default_value_t = 1.0)]
     fraction: f64,
+    /// Build only shard i of n (`i/n`, 0-based) of the keys, as an exact datastore with
+    /// f32 keys; `ragl knnmt merge` joins the shards.
+    #[arg(long)]
+    shard: Option<String>,
+    /// Keys per resumable chunk: a killed build restarts from its last complete chunk.
+    #[arg(long, default_value_t = BuildConfig::default().chunk_keys)]
+    chunk_keys: usize,
+    #[command(flatten)]
+    graph: GraphArgs,
     #[arg(long, default_value = "cpu")]
     device: DeviceSpec,
+}
+
+#[derive(clap::Args)]
+pub struct GraphArgs {
+    /// Threads inserting into the HNSW graph (default: all). With 1 the graph is
+    /// reproducible bit for bit; with more it depends on thread timing.
+    #[arg(long)]
+    graph_threads: Option<usize>,
+}
+
+impl GraphArgs {
+    fn threads(&self) -> usize {
+        self.graph_threads
+            .unwrap_or_else(rayon::current_num_threads)
+            .max(1)
+    }
+}
+
+#[derive(clap::Args)]
+pub struct MergeArgs {
+    /// The shard datastores (all n of them, any order).
+    #[arg(required = true)]
+    shards: Vec<PathBuf>,
+    #[arg(long)]
+    out: PathBuf,
+    /// hnsw (default) or exact.
+    #[arg(long, default_value = "hnsw", value_parser = ["hnsw", "exact"])]
+    kind: String,
+    /// Key storage, as for `build`.
+    #[arg(long, default_value = "f16", value_parser = ["f16", "f32"])]
+    keys: String,
+    #[command(flatten)]
+    graph: GraphArgs,
+}
+
+/// The index of a datastore: L2, HNSW with f16 keys inside the graph by default.
+fn index_config(kind: &str, keys: &str) -> Result<IndexConfig> {
+    let f16 = keys == "f16";
+    Ok(match kind {
+        "exact" if f16 => {
+            crate::bad_input!("an exact datastore keeps f32 keys: add --keys f32")
+        }
+        "exact" => IndexConfig::Exact { metric: Metric::L2 },
+        _ => IndexConfig::Hnsw {
+            metric: Metric::L2,
+            hnsw: HnswConfig {
+                dtype: if f16 { Dtype::F16 } else { Dtype::F32 },
+                graph_only: f16,
+                ..HnswConfig::default()
+            },
+        },
+    })
+}
+
+fn stage_bar() -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {msg} [{elapsed_precise}] {wide_bar} {pos}/{len} keys  {per_sec}  ETA {eta}",
+        )
+        .expect("template"),
+    );
+    bar
+}
+
+fn on_stage(bar: &ProgressBar) -> impl FnMut(Stage, ragl_core::progress::Progress) + Send + '_ {
+    move |stage, p| {
+        bar.set_message(match stage {
+            Stage::Embed => "teacher-forcing",
+            Stage::Graph => "hnsw graph",
+        });
+        if let Some(total) = p.total {
+            bar.set_length(total);
+        }
+        bar.set_position(p.done);
+    }
 }
 
 #[derive(clap::Args)]
@@ -91,6 +183,10 @@ pub struct EvalArgs {
     /// Write the results (and the sweep table) as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Skip the base-model decode (when its BLEU is already known, e.g. datastore-size
+    /// curves); no base column or speed ratio then.
+    #[arg(long, conflicts_with_all = ["plot", "output"])]
+    no_base: bool,
     #[command(flatten)]
     beam: BeamArgs,
     #[arg(long, default_value = "cpu")]
@@ -105,6 +201,7 @@ pub fn run(c: KnnmtCommand) -> Result<()> {
         KnnmtCommand::Eval(a) => {
             crate::backend::with_device!(a.device, B, device, eval::<B>(&a, device))
         }
+        KnnmtCommand::Merge(a) => merge(&a),
     }
 }
 
@@ -118,25 +215,27 @@ fn build<B: Backend>(a: &BuildArgs, device: B::Device) -> Result<()> {
         crate::bad_input!("--fraction must be in (0, 1]");
     }
     let m = load::<B>(&a.model, &device)?;
-    let index = match a.kind.as_str() {
-        "exact" => IndexConfig::Exact { metric: Metric::L2 },
-        _ => IndexConfig::Hnsw {
-            metric: Metric::L2,
-            hnsw: Default::default(),
-        },
-    };
+    let shard = a
+        .shard
+        .as_deref()
+        .map(crate::index_cmd::parse_shard)
+        .transpose()?;
+    if shard.is_some() && (a.kind != "exact" || a.keys != "f32") {
+        crate::bad_input!(
+            "a shard is built as an exact datastore: add --kind exact --keys f32, and choose the final kind in `ragl knnmt merge`"
+        );
+    }
+    if a.chunk_keys == 0 {
+        crate::bad_input!("--chunk-keys must be at least 1");
+    }
     let cfg = BuildConfig {
-        index,
+        index: index_config(&a.kind, &a.keys)?,
         fraction: a.fraction,
+        shard,
+        chunk_keys: a.chunk_keys,
         ..BuildConfig::default()
     };
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {msg} [{elapsed_precise}] {wide_bar} {pos}/{len} keys  {per_sec}  ETA {eta}",
-        )
-        .expect("template"),
-    );
+    let bar = stage_bar();
     let t = Instant::now();
     let r = datastore::build(
         &m,
@@ -144,17 +243,8 @@ fn build<B: Backend>(a: &BuildArgs, device: B::Device) -> Result<()> {
         &a.tgt,
         &a.out,
         &cfg,
-        rayon::current_num_threads(),
-        |stage, p| {
-            bar.set_message(match stage {
-                Stage::Embed => "teacher-forcing",
-                Stage::Graph => "hnsw graph",
-            });
-            if let Some(total) = p.total {
-                bar.set_length(total);
-            }
-            bar.set_position(p.done);
-        },
+        a.graph.threads(),
+        on_stage(&bar),
     )?;
     bar.finish_and_clear();
     eprintln!(
@@ -169,11 +259,54 @@ fn build<B: Backend>(a: &BuildArgs, device: B::Device) -> Result<()> {
     Ok(())
 }
 
+fn merge(a: &MergeArgs) -> Result<()> {
+    let index = index_config(&a.kind, &a.keys)?;
+    let bar = stage_bar();
+    let t = Instant::now();
+    let r = datastore::merge(&a.shards, &a.out, index, a.graph.threads(), on_stage(&bar))?;
+    bar.finish_and_clear();
+    eprintln!(
+        "merged {} shards into {} ({} keys, {}) in {:.1}s",
+        a.shards.len(),
+        a.out.display(),
+        r.keys,
+        index.name(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 struct Run {
     hyps: Vec<String>,
     bleu: f64,
     secs: f64,
     tokens: usize,
+    /// Decoder rows scored (hypotheses × steps): the unit of work shared by both systems,
+    /// whatever lengths their outputs have.
+    rows: u64,
+}
+
+impl Run {
+    /// Microseconds per decoder row (one hypothesis advanced one step).
+    fn us_per_row(&self) -> f64 {
+        self.secs * 1e6 / self.rows.max(1) as f64
+    }
+}
+
+/// Counts the decoder rows that pass through a hook.
+struct Counted<'a> {
+    inner: &'a mut dyn StepHook,
+    rows: u64,
+}
+
+impl StepHook for Counted<'_> {
+    fn wants_hidden(&self) -> bool {
+        self.inner.wants_hidden()
+    }
+    fn adjust(&mut self, hidden: &[f32], d: usize, log_probs: &mut [f32], vocab: usize) {
+        self.rows += (log_probs.len() / vocab.max(1)) as u64;
+        self.inner.adjust(hidden, d, log_probs, vocab);
+    }
 }
 
 fn decode<B: Backend>(
@@ -189,9 +322,15 @@ fn decode<B: Backend>(
         ProgressStyle::with_template(&format!("{{spinner}} {label} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} sentences  ETA {{eta}}"))
             .expect("template"),
     );
+    let mut counted = Counted {
+        inner: hook,
+        rows: 0,
+    };
     let t = Instant::now();
-    let out = ragl_mt::beam::translate_ids(&m.model, src, beam, hook, |n| bar.inc(n as u64));
+    let out =
+        ragl_mt::beam::translate_ids(&m.model, src, beam, &mut counted, |n| bar.inc(n as u64));
     let secs = t.elapsed().as_secs_f64();
+    let rows = counted.rows;
     bar.finish_and_clear();
     let tokens = out.iter().map(|o| o.len() + 1).sum();
     let hyps: Vec<String> = out
@@ -206,6 +345,7 @@ fn decode<B: Backend>(
         bleu,
         secs,
         tokens,
+        rows,
     })
 }
 
@@ -245,7 +385,11 @@ fn eval<B: Backend>(a: &EvalArgs, device: B::Device) -> Result<()> {
         ds.index.meta.index.name(),
         beam.beam
     );
-    let base = decode(&m, &src, &refs, &beam, &mut NoHook, "base")?;
+    let base = if a.no_base {
+        None
+    } else {
+        Some(decode(&m, &src, &refs, &beam, &mut NoHook, "base")?)
+    };
     let settings: Vec<(usize, f32, f32)> = if a.sweep {
         let mut v = Vec::new();
         for &k in &a.ks {
@@ -260,6 +404,7 @@ fn eval<B: Backend>(a: &EvalArgs, device: B::Device) -> Result<()> {
         vec![(a.k, a.lambda, a.temperature)]
     };
     let mut rows = Vec::new();
+    let mut scores: Vec<f64> = Vec::with_capacity(settings.len());
     let mut best: Option<(Run, (usize, f32, f32), f64)> = None;
     for &(k, lambda, temperature) in &settings {
         let mut hook = KnnHook::new(
@@ -272,31 +417,33 @@ fn eval<B: Backend>(a: &EvalArgs, device: B::Device) -> Result<()> {
         );
         let r = decode(&m, &src, &refs, &beam, &mut hook, "kNN-MT")?;
         let search = hook.search_secs;
-        eprintln!(
-            "k {k:>3}  λ {lambda:.2}  T {temperature:>6.1}  BLEU {:.2}  ({:+.2})  {:.1}s ({:.2}× base; search {:.1}s)",
-            r.bleu,
-            r.bleu - base.bleu,
-            r.secs,
-            r.secs / base.secs,
-            search
-        );
+        match &base {
+            Some(base) => eprintln!(
+                "k {k:>3}  λ {lambda:.2}  T {temperature:>6.1}  BLEU {:.2}  ({:+.2})  {:.1}s; per decoder row {:.2}× base (search {:.1}s)",
+                r.bleu,
+                r.bleu - base.bleu,
+                r.secs,
+                r.us_per_row() / base.us_per_row(),
+                search
+            ),
+            None => eprintln!(
+                "k {k:>3}  λ {lambda:.2}  T {temperature:>6.1}  BLEU {:.2}  {:.1}s (search {:.1}s)",
+                r.bleu, r.secs, search
+            ),
+        }
+        scores.push(r.bleu);
         rows.push(serde_json::json!({
             "k": k, "lambda": lambda, "temperature": temperature, "bleu": r.bleu,
-            "secs": r.secs, "search_secs": search, "tokens": r.tokens,
+            "secs": r.secs, "search_secs": search, "tokens": r.tokens, "rows": r.rows,
         }));
         if best.as_ref().is_none_or(|b| r.bleu > b.0.bleu) {
             best = Some((r, (k, lambda, temperature), search));
         }
     }
-    if let Some(p) = &a.plot {
+    if let (Some(p), Some(base)) = (&a.plot, &base) {
         let mut series: Vec<crate::plot::Series> = Vec::new();
-        for &(k, l, t) in &settings {
+        for (&(k, l, t), &bleu) in settings.iter().zip(&scores) {
             let name = format!("kNN-MT k={k} T={t}");
-            let bleu = rows
-                .iter()
-                .find(|r| r["k"] == k && r["lambda"] == l && r["temperature"] == t)
-                .and_then(|r| r["bleu"].as_f64())
-                .unwrap_or(f64::NAN);
             match series.iter_mut().find(|s| s.name == name) {
                 Some(s) => s.points.push((l as f64, bleu)),
                 None => series.push(crate::plot::Series {
@@ -331,28 +478,31 @@ fn eval<B: Backend>(a: &EvalArgs, device: B::Device) -> Result<()> {
     let (knn, (k, lambda, temperature), _) = best.expect("at least one setting");
     let sig = Bleu::new(BleuConfig::default()).signature(1).to_string();
     println!(
-        "{:<10} {:>8} {:>10} {:>12}",
-        "system", "BLEU", "seconds", "tokens/s"
+        "{:<10} {:>8} {:>10} {:>12} {:>14}",
+        "system", "BLEU", "seconds", "tokens/s", "µs/dec. row"
     );
-    println!(
-        "{:<10} {:>8.2} {:>10.1} {:>12.0}",
-        "base",
-        base.bleu,
-        base.secs,
-        base.tokens as f64 / base.secs
-    );
-    println!(
-        "{:<10} {:>8.2} {:>10.1} {:>12.0}",
-        "kNN-MT",
-        knn.bleu,
-        knn.secs,
-        knn.tokens as f64 / knn.secs
-    );
-    println!(
-        "kNN-MT − base: {:+.2} BLEU; time ratio {:.2}× (k {k}, λ {lambda}, T {temperature}); {sig}",
-        knn.bleu - base.bleu,
-        knn.secs / base.secs
-    );
+    let line = |name: &str, r: &Run| {
+        println!(
+            "{name:<10} {:>8.2} {:>10.1} {:>12.0} {:>14.1}",
+            r.bleu,
+            r.secs,
+            r.tokens as f64 / r.secs,
+            r.us_per_row()
+        )
+    };
+    if let Some(base) = &base {
+        line("base", base);
+    }
+    line("kNN-MT", &knn);
+    match &base {
+        Some(base) => println!(
+            "kNN-MT − base: {:+.2} BLEU; time {:.2}× base over the same sentences, {:.2}× per decoder row (k {k}, λ {lambda}, T {temperature}); {sig}",
+            knn.bleu - base.bleu,
+            knn.secs / base.secs,
+            knn.us_per_row() / base.us_per_row()
+        ),
+        None => println!("kNN-MT (k {k}, λ {lambda}, T {temperature}); {sig}"),
+    }
     if let Some(p) = &a.output {
         let write = |p: &std::path::Path, hyps: &[String]| {
             crate::write_output(p, |w| {
@@ -364,15 +514,20 @@ fn eval<B: Backend>(a: &EvalArgs, device: B::Device) -> Result<()> {
             })
         };
         write(p, &knn.hyps)?;
-        let mut base_path = p.clone().into_os_string();
-        base_path.push(".base");
-        write(std::path::Path::new(&base_path), &base.hyps)?;
+        if let Some(base) = &base {
+            let mut base_path = p.clone().into_os_string();
+            base_path.push(".base");
+            write(std::path::Path::new(&base_path), &base.hyps)?;
+        }
     }
     if let Some(p) = &a.json {
         let j = serde_json::json!({
             "sentences": src.len(), "datastore_keys": ds.len(), "beam": beam.beam,
-            "base": {"bleu": base.bleu, "secs": base.secs, "tokens": base.tokens},
-            "best": {"k": k, "lambda": lambda, "temperature": temperature, "bleu": knn.bleu, "secs": knn.secs},
+            "base": base.as_ref().map(|b| serde_json::json!(
+                {"bleu": b.bleu, "secs": b.secs, "tokens": b.tokens, "rows": b.rows})),
+            "best": {"k": k, "lambda": lambda, "temperature": temperature, "bleu": knn.bleu,
+                     "secs": knn.secs, "tokens": knn.tokens, "rows": knn.rows},
+            "index": ds.index.meta.index,
             "settings": rows, "signature": sig,
         });
         ragl_core::atomic::write_bytes_atomic(p, serde_json::to_string_pretty(&j)?.as_bytes())?;

@@ -4,7 +4,8 @@
 //! IDX/manifest.json   kind "index", format version, config (below), encoder fingerprint,
 //!                     counts, SHA-256 of every file
 //! IDX/ids.txt         passage ids, one per line, in row order
-//! IDX/vectors.f32     dense kinds: [n, dim] little-endian f32, memory-mapped
+//! IDX/vectors.f32     dense kinds: [n, dim] little-endian f32, memory-mapped (absent from a
+//!                     graph-only HNSW index, whose f16/i8 vectors live in the graph)
 //! IDX/hnsw.usearch    hnsw: the usearch graph (memory-mapped)
 //! IDX/bm25.bin        bm25: the inverted index
 //! ```
@@ -83,7 +84,8 @@ pub struct IndexMeta {
 
 enum Body {
     Dense {
-        vectors: Vectors,
+        /// `None` for a graph-only HNSW index (its vectors live inside the graph).
+        vectors: Option<Vectors>,
         norms: Option<Vec<f32>>,
         hnsw: Option<Hnsw>,
     },
@@ -130,6 +132,7 @@ impl Index {
         }
         let want: &[&str] = match meta.index {
             IndexConfig::Exact { .. } => &[IDS_FILE, VECTORS_FILE],
+            IndexConfig::Hnsw { hnsw, .. } if hnsw.graph_only => &[IDS_FILE, HNSW_FILE],
             IndexConfig::Hnsw { .. } => &[IDS_FILE, VECTORS_FILE, HNSW_FILE],
             IndexConfig::Bm25 { .. } => &[IDS_FILE, BM25_FILE],
         };
@@ -165,9 +168,17 @@ impl Index {
                         message: "dense index with dimension 0".into(),
                     });
                 }
-                let vectors = Vectors::open(&dir.join(VECTORS_FILE), rows, meta.dim)?;
-                let norms = (metric == Metric::L2)
-                    .then(|| exact::squared_norms(vectors.as_slice(), meta.dim));
+                let graph_only =
+                    matches!(meta.index, IndexConfig::Hnsw { hnsw, .. } if hnsw.graph_only);
+                let vectors = if graph_only {
+                    None
+                } else {
+                    Some(Vectors::open(&dir.join(VECTORS_FILE), rows, meta.dim)?)
+                };
+                let norms = vectors
+                    .as_ref()
+                    .filter(|_| metric == Metric::L2)
+                    .map(|v| exact::squared_norms(v.as_slice(), meta.dim));
                 let hnsw = match meta.index {
                     IndexConfig::Hnsw { hnsw, .. } => {
                         let h = Hnsw::view(&dir.join(HNSW_FILE), meta.dim, metric, &hnsw)?;
@@ -211,7 +222,7 @@ impl Index {
 
     pub fn vectors(&self) -> Option<&Vectors> {
         match &self.body {
-            Body::Dense { vectors, .. } => Some(vectors),
+            Body::Dense { vectors, .. } => vectors.as_ref(),
             Body::Bm25(_) => None,
         }
     }
@@ -256,10 +267,15 @@ impl Index {
                 queries.len()
             )));
         }
-        match (hnsw, mode) {
-            (Some(h), SearchMode::Default) => h.search_with(vectors.as_slice(), queries, k),
-            _ => Ok(exact::search(
-                vectors.as_slice(),
+        match (hnsw, vectors, mode) {
+            (Some(h), Some(v), SearchMode::Default) => h.search_with(v.as_slice(), queries, k),
+            (Some(h), None, SearchMode::Default) => h.search(queries, k),
+            (_, None, SearchMode::Exact) | (None, None, _) => Err(Error::Mismatch(format!(
+                "{} keeps its vectors only inside its HNSW graph (graph_only): exact search needs vectors.f32",
+                self.dir.display()
+            ))),
+            (_, Some(v), _) => Ok(exact::search(
+                v.as_slice(),
                 norms.as_deref(),
                 dim,
                 self.meta.index.metric().unwrap(),

@@ -191,7 +191,13 @@ fn assemble(
     }
     write_ids(&staging.join(IDS_FILE), &ids)?;
     let mut manifest = Manifest::new(KIND, FORMAT_VERSION);
+    let mut files = vec![IDS_FILE, VECTORS_FILE];
     if let IndexConfig::Hnsw { metric, hnsw } = spec.meta.index {
+        if hnsw.graph_only && hnsw.dtype == crate::Dtype::F32 {
+            return Err(Error::Mismatch(
+                "graph_only needs a quantised graph (f16 or i8): an f32 graph gains nothing from dropping vectors.f32".into(),
+            ));
+        }
         let v = Vectors::open(&staging.join(VECTORS_FILE), rows, dim)?;
         let total = Some(rows as u64);
         let g = Hnsw::build(v.as_slice(), dim, metric, &hnsw, threads, |done| {
@@ -205,15 +211,14 @@ fn assemble(
         })?;
         g.save(&staging.join(HNSW_FILE))?;
         manifest.add_file(&staging, HNSW_FILE)?;
+        if hnsw.graph_only {
+            drop(v);
+            let p = staging.join(VECTORS_FILE);
+            std::fs::remove_file(&p).map_err(io(&p))?;
+            files.retain(|f| *f != VECTORS_FILE);
+        }
     }
-    finish_manifest(
-        manifest,
-        &staging,
-        out,
-        spec,
-        rows,
-        &[IDS_FILE, VECTORS_FILE],
-    )
+    finish_manifest(manifest, &staging, out, spec, rows, &files)
 }
 
 fn finish_manifest(

@@ -26,6 +26,10 @@ pub struct HnswConfig {
     pub expansion_add: usize,
     /// Beam width while searching (efSearch); can be changed at search time.
     pub expansion_search: usize,
+    /// Keep the vectors only inside the graph, in `dtype`: no `vectors.f32` beside it.
+    /// Halves a datastore's size with f16 (kNN-MT keys), at the price of exact search.
+    #[serde(default)]
+    pub graph_only: bool,
 }
 
 impl Default for HnswConfig {
@@ -35,6 +39,7 @@ impl Default for HnswConfig {
             connectivity: 16,
             expansion_add: 128,
             expansion_search: 64,
+            graph_only: false,
         }
     }
 }

@@ -191,3 +191,66 @@ fn damaged_files_are_refused_before_use() {
     let e = Index::open(d.path()).err().unwrap();
     assert!(e.to_string().contains("manifest.json"), "{e}");
 }
+
+#[test]
+fn graph_only_f16_index_keeps_its_vectors_in_the_graph() {
+    let d = tempfile::tempdir().unwrap();
+    let n = 1500;
+    let data = vectors(n, 11);
+    let cfg = IndexConfig::Hnsw {
+        metric: Metric::L2,
+        hnsw: HnswConfig {
+            dtype: ragl_index::Dtype::F16,
+            graph_only: true,
+            ..HnswConfig::default()
+        },
+    };
+    let out = d.path().join("f16");
+    build(&out, &spec(cfg, None), &data, None).unwrap();
+    assert!(!out.join("vectors.f32").exists());
+    let idx = Index::open(&out).unwrap();
+    assert!(idx.vectors().is_none());
+    let e = idx
+        .search_vectors(&data[..DIM], 5, SearchMode::Exact)
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("graph_only"), "{e}");
+
+    // Against exact search over the f32 vectors: f16 rounding barely moves the neighbours,
+    // and the scores are squared L2 distances up to f16 precision.
+    let exact_cfg = IndexConfig::Exact { metric: Metric::L2 };
+    let exact_dir = d.path().join("exact");
+    build(&exact_dir, &spec(exact_cfg, None), &data, None).unwrap();
+    let exact = Index::open(&exact_dir).unwrap();
+    let q = &data[..100 * DIM];
+    let want = exact.search_vectors(q, 10, SearchMode::Default).unwrap();
+    let got = idx.search_vectors(q, 10, SearchMode::Default).unwrap();
+    let mut found = 0;
+    for (w, g) in want.iter().zip(&got) {
+        found += g
+            .iter()
+            .filter(|h| w.iter().any(|x| x.row == h.row))
+            .count();
+        assert_eq!(g[0].row, w[0].row);
+        assert!(
+            (g[0].score - w[0].score).abs() < 1e-3,
+            "{} {}",
+            g[0].score,
+            w[0].score
+        );
+    }
+    assert!(found as f64 / 1000.0 > 0.9, "recall@10 {found}/1000");
+
+    // An f32 graph without vectors.f32 is refused at build time.
+    let bad = IndexConfig::Hnsw {
+        metric: Metric::L2,
+        hnsw: HnswConfig {
+            graph_only: true,
+            ..HnswConfig::default()
+        },
+    };
+    let e = build(&d.path().join("bad"), &spec(bad, None), &data, None)
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("quantised"), "{e}");
+}

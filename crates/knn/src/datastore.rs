@@ -40,6 +40,10 @@ pub struct BuildConfig {
     /// Use only the first `ceil(fraction × sentences)` sentence pairs (datastore-size
     /// curves).
     pub fraction: f64,
+    /// Build only shard `i` of `n` (keys `[i·N/n, (i+1)·N/n)`) as an exact datastore;
+    /// [`merge`] joins the shards.
+    #[serde(default)]
+    pub shard: Option<(usize, usize)>,
 }
 
 impl Default for BuildConfig {
@@ -52,6 +56,7 @@ impl Default for BuildConfig {
             max_tokens: 4096,
             chunk_keys: 65536,
             fraction: 1.0,
+            shard: None,
         }
     }
 }
@@ -80,6 +85,12 @@ pub fn build<B: Backend>(
                 .into(),
         });
     }
+    if cfg.shard.is_some() && !matches!(cfg.index, IndexConfig::Exact { .. }) {
+        return Err(Error::Datastore {
+            path: out.to_path_buf(),
+            message: "a shard is built as an exact datastore; the final kind is chosen when the shards are merged".into(),
+        });
+    }
     let text = data::read_parallel(src, tgt)?;
     let keep = ((text.len() as f64 * cfg.fraction.clamp(0.0, 1.0)).ceil() as usize).min(text.len());
     let (pairs, _) = data::encode_pairs(&m.vocab, &text[..keep], usize::MAX)?;
@@ -106,7 +117,9 @@ pub fn build<B: Backend>(
             }),
             query_fingerprint: Some(m.fingerprint.clone()),
             source_sha256: source_sha256.clone(),
-            shard: None,
+            shard: cfg
+                .shard
+                .map(|(i, n)| ragl_index::build::shard_info(i, n, records.len())),
         },
         model_fingerprint: Some(m.fingerprint.clone()),
         chunk_rows: cfg.chunk_keys,
@@ -136,8 +149,12 @@ pub fn build<B: Backend>(
         threads,
         progress,
     )?;
-    let mut values = Vec::with_capacity(records.len() * 4);
-    for &(i, j) in &records {
+    let (lo, hi) = match cfg.shard {
+        Some((i, n)) => ragl_index::build::shard_rows(i, n, records.len()),
+        None => (0, records.len()),
+    };
+    let mut values = Vec::with_capacity((hi - lo) * 4);
+    for &(i, j) in &records[lo..hi] {
         let p = &pairs[i as usize];
         let v = p
             .tgt
@@ -153,7 +170,7 @@ pub fn build<B: Backend>(
         "build": cfg, "dim": d,
     });
     manifest.model_fingerprint = Some(m.fingerprint.clone());
-    manifest.counts.insert("keys".into(), records.len() as u64);
+    manifest.counts.insert("keys".into(), (hi - lo) as u64);
     manifest
         .counts
         .insert("sentences".into(), pairs.len() as u64);
@@ -161,8 +178,87 @@ pub fn build<B: Backend>(
     manifest.write(out)?;
     Ok(BuildReport {
         sentences: pairs.len(),
-        keys: records.len(),
+        keys: hi - lo,
         resumed_keys: summary.resumed_rows,
+    })
+}
+
+/// Joins the shards `0..n` of one datastore (any order) into one datastore of kind `index`
+/// at `out`: the keys through `ragl_index::build::merge`, the values concatenated in
+/// shard order. Shards of different models or corpora are refused.
+pub fn merge(
+    shards: &[PathBuf],
+    out: &Path,
+    index: IndexConfig,
+    threads: usize,
+    progress: impl FnMut(Stage, Progress) + Send,
+) -> Result<BuildReport> {
+    let mut parts = Vec::with_capacity(shards.len());
+    for s in shards {
+        let m = Manifest::open_checked(s, KIND, FORMAT_VERSION, None)?;
+        m.verify_files(s)?;
+        let (_, meta) = ragl_index::artifact::read_meta(&s.join(INDEX_DIR))?;
+        let Some(info) = meta.shard else {
+            return Err(Error::Datastore {
+                path: s.clone(),
+                message: "not a shard (built without --shard)".into(),
+            });
+        };
+        parts.push((info.index, m, s.clone()));
+    }
+    parts.sort_by_key(|p| p.0);
+    let Some((_, first, _)) = parts.first() else {
+        return Err(Error::Datastore {
+            path: out.to_path_buf(),
+            message: "no shards to merge".into(),
+        });
+    };
+    for (_, m, s) in &parts {
+        if m.model_fingerprint != first.model_fingerprint
+            || m.config["source_sha256"] != first.config["source_sha256"]
+        {
+            return Err(Error::Datastore {
+                path: s.clone(),
+                message: "built by another model or from other text than the first shard".into(),
+            });
+        }
+    }
+    std::fs::create_dir_all(out).map_err(|e| ragl_core::Error::io(out, e))?;
+    let _ = std::fs::remove_file(out.join(ragl_core::manifest::MANIFEST_FILE));
+    let index_dirs: Vec<PathBuf> = parts.iter().map(|p| p.2.join(INDEX_DIR)).collect();
+    // Checks that the shards are 0..n of one build, exactly once each.
+    let summary =
+        ragl_index::build::merge(&index_dirs, &out.join(INDEX_DIR), index, threads, progress)?;
+    let mut values = Vec::with_capacity(summary.rows * 4);
+    for (_, _, s) in &parts {
+        let p = s.join(VALUES_FILE);
+        values.extend(std::fs::read(&p).map_err(|e| ragl_core::Error::io(&p, e))?);
+    }
+    if values.len() != summary.rows * 4 {
+        return Err(Error::Datastore {
+            path: out.to_path_buf(),
+            message: format!("{} keys but {} values", summary.rows, values.len() / 4),
+        });
+    }
+    ragl_core::atomic::write_bytes_atomic(&out.join(VALUES_FILE), &values)?;
+    let first = &parts[0].1;
+    let mut manifest = Manifest::new(KIND, FORMAT_VERSION);
+    let mut config = first.config.clone();
+    config["build"]["shard"] = serde_json::Value::Null;
+    config["build"]["index"] = serde_json::to_value(index).expect("config serialises");
+    config["merged_shards"] = serde_json::json!(parts.len());
+    manifest.config = config;
+    manifest.model_fingerprint = first.model_fingerprint.clone();
+    manifest.counts.insert("keys".into(), summary.rows as u64);
+    if let Some(n) = first.counts.get("sentences") {
+        manifest.counts.insert("sentences".into(), *n);
+    }
+    manifest.add_file(out, VALUES_FILE)?;
+    manifest.write(out)?;
+    Ok(BuildReport {
+        sentences: *first.counts.get("sentences").unwrap_or(&0) as usize,
+        keys: summary.rows,
+        resumed_keys: 0,
     })
 }
 
