@@ -82,6 +82,63 @@ impl BertConfig {
         Ok(())
     }
 
+    /// A randomly initialised BERT with an MLM head, as HF's `_init_weights` does it:
+    /// N(0, initializer_range) for Linear and Embedding weights, zero biases, LayerNorm
+    /// 1 and 0. For training from scratch and for tests; seed with `B::seed`.
+    pub fn init<B: Backend>(&self, with_pooler: bool, device: &B::Device) -> (Bert<B>, MlmHead<B>) {
+        use burn::tensor::Distribution;
+        let std = self.initializer_range;
+        let normal = |shape: [usize; 2]| {
+            Param::from_tensor(Tensor::<B, 2>::random(
+                shape,
+                Distribution::Normal(0.0, std),
+                device,
+            ))
+        };
+        let lin = |i: usize, o: usize| Linear {
+            weight: normal([i, o]),
+            bias: Some(Param::from_tensor(Tensor::zeros([o], device))),
+        };
+        let emb = |n: usize, d: usize| Embedding {
+            weight: normal([n, d]),
+        };
+        let (d, ff, eps) = (
+            self.hidden_size,
+            self.intermediate_size,
+            self.layer_norm_eps,
+        );
+        let embeddings = BertEmbeddings {
+            word_embeddings: emb(self.vocab_size, d),
+            position_embeddings: emb(self.max_position_embeddings, d),
+            token_type_embeddings: emb(self.type_vocab_size, d),
+            layer_norm: layer_norm(d, eps, device),
+        };
+        let layers = (0..self.num_hidden_layers)
+            .map(|_| BertLayer {
+                query: lin(d, d),
+                key: lin(d, d),
+                value: lin(d, d),
+                attention_output: lin(d, d),
+                attention_norm: layer_norm(d, eps, device),
+                intermediate: lin(d, ff),
+                output: lin(ff, d),
+                output_norm: layer_norm(d, eps, device),
+                n_heads: self.num_attention_heads,
+            })
+            .collect();
+        let bert = Bert {
+            embeddings,
+            layers,
+            pooler: with_pooler.then(|| lin(d, d)),
+        };
+        let mlm = MlmHead {
+            dense: lin(d, d),
+            layer_norm: layer_norm(d, eps, device),
+            bias: Param::from_tensor(Tensor::zeros([self.vocab_size], device)),
+        };
+        (bert, mlm)
+    }
+
     /// A BERT-shaped config for models trained from scratch.
     pub fn tiny(vocab_size: usize) -> Self {
         BertConfig {
