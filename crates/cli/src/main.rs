@@ -15,6 +15,7 @@ mod knnmt_cmd;
 mod mask_cmd;
 mod mt_cmd;
 mod plot;
+mod qa_cmd;
 mod quickstart;
 
 use clap::{Parser, Subcommand};
@@ -57,6 +58,9 @@ enum Command {
     /// kNN-MT: build datastores from a translation model and decode with them.
     #[command(subcommand)]
     Knnmt(knnmt_cmd::KnnmtCommand),
+    /// QA data: seeded, article-stratified train/dev/test splits.
+    #[command(subcommand)]
+    Qa(qa_cmd::QaCommand),
     /// Draw a PNG line chart from CSV columns (training curves, sweeps, size curves).
     Plot(plot::PlotArgs),
     /// Show the compute backend and run a small check on a device.
@@ -84,6 +88,7 @@ fn main() {
         Command::Mt(c) => mt_cmd::run(c),
         Command::Knnmt(c) => knnmt_cmd::run(c),
         Command::Plot(a) => plot::run(a),
+        Command::Qa(c) => qa_cmd::run(c),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -65,6 +65,7 @@ pub fn run(_: QuickstartArgs) -> Result<()> {
                 question: g.question,
                 answer: Answer::Strings(g.answer),
                 context: None,
+                title: None,
                 source: format!("data/sample/qa.gold.jsonl:{}", i + 1),
             })
         })

@@ -410,3 +410,94 @@ fn embed_bad_input_names_the_line() {
     );
     assert_bad_input(&e, "checkpoint has no config.json");
 }
+
+#[test]
+fn qa_split_is_seeded_stratified_and_reads_back_as_gold() {
+    let d = tempfile::tempdir().unwrap();
+    // Two articles of 10 and 20 questions; one question text appears twice.
+    let article = |title: &str, n: usize| {
+        let qas: Vec<_> = (0..n)
+            .map(|i| {
+                serde_json::json!({"id": format!("{title}{i}"), "question": if i == 0 { "same?".to_string() } else { format!("{title} q{i}?") },
+                    "answers": [{"text": format!("a{i}"), "answer_start": 0}]})
+            })
+            .collect();
+        serde_json::json!({"title": title, "paragraphs": [{"context": "ctx", "qas": qas}]})
+    };
+    let squad = serde_json::json!({"data": [article("A", 10), article("B", 20)]});
+    let input = write(d.path(), "squad.json", squad.to_string().as_bytes());
+    let out = d.path().join("split");
+    let run = |seed: &str| {
+        let o = ragl(
+            &[
+                "qa",
+                "split",
+                "-i",
+                &input,
+                "--out-dir",
+                out.to_str().unwrap(),
+                "--dev",
+                "0.1",
+                "--test",
+                "0.2",
+                "--seed",
+                seed,
+            ],
+            None,
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        ["train", "dev", "test"]
+            .map(|n| std::fs::read_to_string(out.join(format!("{n}.jsonl"))).unwrap())
+    };
+    let [train, dev, test] = run("1");
+    let rows = |s: &str| {
+        s.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let (tr, dv, te) = (rows(&train), rows(&dev), rows(&test));
+    assert_eq!((tr.len(), dv.len(), te.len()), (21, 3, 6));
+    // Stratified: A contributes 1 of 3 dev and 2 of 6 test questions.
+    assert_eq!(dv.iter().filter(|r| r["title"] == "A").count(), 1);
+    assert_eq!(te.iter().filter(|r| r["title"] == "A").count(), 2);
+    assert_eq!(run("1")[2], test);
+    assert_ne!(run("2")[2], test);
+    // The split reads back as gold; predictions keyed by id survive duplicate questions.
+    let pred: String = tr
+        .iter()
+        .map(|r| serde_json::json!({"id": r["id"], "question": r["question"], "prediction": r["answer"][0]}).to_string() + "\n")
+        .collect();
+    let pred = write(d.path(), "pred.jsonl", pred.as_bytes());
+    let o = ragl(
+        &[
+            "eval",
+            "qa",
+            "--gold",
+            out.join("train.jsonl").to_str().unwrap(),
+            "--pred",
+            &pred,
+        ],
+        None,
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("EM = 100.00"),
+        "{}",
+        stderr(&o)
+    );
+    let o = ragl(
+        &[
+            "qa",
+            "split",
+            "-i",
+            &input,
+            "--out-dir",
+            out.to_str().unwrap(),
+            "--dev",
+            "0.5",
+            "--test",
+            "0.5",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+}

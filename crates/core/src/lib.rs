@@ -24,6 +24,7 @@ pub mod passage;
 pub mod progress;
 pub mod qa;
 pub mod read;
+pub mod rng;
 pub mod run;
 pub mod shared;
 pub mod text;

@@ -81,6 +81,13 @@ impl GoldFormat {
 struct NqRow {
     question: String,
     answer: Vec<String>,
+    // Written by `ragl qa split`, so a split keeps what SQuAD knew of each question.
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    context: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -97,6 +104,8 @@ struct SquadFile {
 }
 #[derive(Deserialize)]
 struct SquadArticle {
+    #[serde(default)]
+    title: Option<String>,
     paragraphs: Vec<SquadParagraph>,
 }
 #[derive(Deserialize)]
@@ -124,10 +133,11 @@ pub fn read_gold(input: &Input, format: GoldFormat) -> Result<Vec<QaExample>> {
             for row in Jsonl::<NqRow>::open(input)? {
                 let (line, r) = row?;
                 out.push(QaExample {
-                    id: None,
+                    id: r.id,
                     question: r.question,
                     answer: Answer::Strings(r.answer),
-                    context: None,
+                    context: r.context,
+                    title: r.title,
                     source: format!("{name}:{line}"),
                 });
             }
@@ -140,6 +150,7 @@ pub fn read_gold(input: &Input, format: GoldFormat) -> Result<Vec<QaExample>> {
                     question: r.q_text,
                     answer: Answer::Strings(r.answers),
                     context: None,
+                    title: None,
                     source: format!("{name}: item {}", i + 1),
                 });
             }
@@ -161,6 +172,7 @@ pub fn read_gold(input: &Input, format: GoldFormat) -> Result<Vec<QaExample>> {
                     question: f.pop().unwrap_or_default(),
                     answer: Answer::Regex(vec![pattern]),
                     context: None,
+                    title: None,
                     source: format!("{name}:{line}"),
                 });
             }
@@ -178,6 +190,7 @@ pub fn read_gold(input: &Input, format: GoldFormat) -> Result<Vec<QaExample>> {
                                 q.answers.into_iter().map(|a| a.text).collect(),
                             ),
                             context: Some(p.context.clone()),
+                            title: a.title.clone(),
                         });
                     }
                 }

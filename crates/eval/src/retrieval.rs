@@ -164,6 +164,7 @@ mod tests {
             question: "q".into(),
             answer,
             context: None,
+            title: None,
             source: "t:1".into(),
         }
     }
