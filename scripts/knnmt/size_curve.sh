@@ -7,9 +7,12 @@
 #
 # The base model is decoded once (with the 10% point). FULL_JSON, if given, is the
 # `knnmt eval --json` of the 100% datastore with the same k, λ, T (domains.sh writes it as
-# OUT/koran/test.json), and is reused instead of decoding again.
+# OUT/koran/test.json), and is reused instead of decoding again. LIMIT=N (environment)
+# evaluates the first N test sentences only (then FULL_JSON is not reused).
 set -euo pipefail
 MODEL=$1 DATA=$2 OUT=$3 K=$4 LAMBDA=$5 TEMP=$6 FULL=${7:-}
+LIMIT=${LIMIT:-}
+limit=(); [ -n "$LIMIT" ] && { limit=(--limit "$LIMIT"); FULL=; }
 RAGL=${RAGL:-target/release/ragl}
 K_DIR=$DATA/multidomain/koran
 mkdir -p "$OUT"
@@ -25,10 +28,10 @@ for f in 0.1 0.25 0.5 1.0; do
   [ -f "$ds/manifest.json" ] || "$RAGL" knnmt build --model "$MODEL" --src "$K_DIR/train.de" --tgt "$K_DIR/train.en" --out "$ds" --fraction "$f"
   extra=(); [ -n "$base" ] && extra=(--no-base)
   "$RAGL" knnmt eval --model "$MODEL" --datastore "$ds" -i "$K_DIR/test.de" --ref "$K_DIR/test.en" \
-    --k "$K" --lambda "$LAMBDA" --temperature "$TEMP" --json "$ds/test.json" "${extra[@]}"
+    --k "$K" --lambda "$LAMBDA" --temperature "$TEMP" --json "$ds/test.json" "${extra[@]}" "${limit[@]}"
   [ -n "$base" ] || base=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["base"]["bleu"])' "$ds/test.json")
   row "$ds/test.json" "$f" "$base" >> "$OUT/size_curve.csv"
 done
 "$RAGL" plot --csv "$OUT/size_curve.csv" --x keys --y bleu,base_bleu --log-x \
-  --title "Koran test BLEU vs datastore size (k $K, λ $LAMBDA, T $TEMP)" -o "$OUT/size_curve.png"
+  --title "Koran test${LIMIT:+ (first $LIMIT)} BLEU vs datastore size (k $K, λ $LAMBDA, T $TEMP)" -o "$OUT/size_curve.png"
 cat "$OUT/size_curve.csv"

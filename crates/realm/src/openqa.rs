@@ -1,0 +1,141 @@
+//! Open-domain QA with a trained query tower over a fixed document index.
+//!
+//! A question is embedded by the query tower (pooling and normalisation as recorded in the
+//! index, so that scores match what the index was built for); its top-k documents come
+//! from the index; their stored vectors `d_z` give the retrieval scores `S_retr(z) = q·d_z`,
+//! computed again here with gradient into the query tower; the reader reads
+//! `[CLS] question [SEP] title [SEP] text [SEP]` for each; and the loss is the reader's
+//! joint-softmax marginal likelihood (`ragl_reader::span::marginal_nll`). One reader
+//! forward pass covers every document of every question of a batch.
+
+use burn::prelude::*;
+use ragl_model::bert::Bert;
+use ragl_model::encode::{Pooling, batch_input, pool};
+use ragl_model::tokenizer::Encoded;
+use ragl_reader::span::{BestSpan, ReaderInput, SpanReader, best_span, marginal_nll};
+
+/// The trained parts: the query tower and the reader (the document tower is frozen in the
+/// index).
+#[derive(Module, Debug)]
+pub struct OpenQa<B: Backend> {
+    pub query: Bert<B>,
+    pub reader: SpanReader<B>,
+}
+
+/// How the query tower turns token states into a vector: the index's encoder settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryPooling {
+    pub pooling: Pooling,
+    pub normalize: bool,
+    pub pad_id: u32,
+}
+
+/// One question after retrieval.
+#[derive(Debug, Clone)]
+pub struct Retrieved {
+    /// The question as the query tower tokenises it.
+    pub query: Encoded,
+    /// The stored vectors of its k documents, `[k, dim]` row-major.
+    pub doc_vectors: Vec<f32>,
+    /// The reader's view of each document.
+    pub inputs: Vec<ReaderInput>,
+    /// Gold flags for every candidate span of every document, in order (empty when
+    /// predicting).
+    pub gold: Vec<bool>,
+}
+
+impl<B: Backend> OpenQa<B> {
+    /// Query vectors `[b, dim]` (with gradient when `B` is an autodiff backend).
+    pub fn embed_queries(&self, queries: &[&Encoded], p: QueryPooling) -> Tensor<B, 2> {
+        let device = self.reader.start.weight.device();
+        let input = batch_input::<B>(queries, p.pad_id, &device);
+        let h = self.query.forward(&input);
+        let q = pool(h, input.pad_mask, p.pooling);
+        if p.normalize {
+            let norm = q
+                .clone()
+                .powf_scalar(2.0)
+                .sum_dim(1)
+                .sqrt()
+                .clamp_min(1e-12);
+            q / norm
+        } else {
+            q
+        }
+    }
+
+    /// Retrieval scores `q·d_z` of each question's documents, `[k]` each.
+    fn doc_scores(&self, batch: &[Retrieved], p: QueryPooling) -> Vec<Tensor<B, 1>> {
+        let device = self.reader.start.weight.device();
+        let queries: Vec<&Encoded> = batch.iter().map(|r| &r.query).collect();
+        let q = self.embed_queries(&queries, p);
+        let d = q.dims()[1];
+        batch
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let k = r.doc_vectors.len() / d;
+                let docs = Tensor::<B, 2>::from_data(
+                    TensorData::new(r.doc_vectors.clone(), [k, d]),
+                    &device,
+                );
+                docs.matmul(q.clone().slice([i..i + 1, 0..d]).transpose())
+                    .reshape([k])
+            })
+            .collect()
+    }
+
+    /// Mean `−log p(y|x)` over the questions of `batch` that have a gold span among their
+    /// documents, and how many those were; `None` when none has.
+    pub fn loss(&self, batch: &[Retrieved], p: QueryPooling) -> Option<(Tensor<B, 1>, usize)> {
+        let with_gold: Vec<&Retrieved> = batch.iter().filter(|r| r.gold.contains(&true)).collect();
+        if with_gold.is_empty() {
+            return None;
+        }
+        let owned: Vec<Retrieved> = with_gold.iter().map(|r| (*r).clone()).collect();
+        let scores = self.doc_scores(&owned, p);
+        let flat: Vec<&ReaderInput> = owned.iter().flat_map(|r| r.inputs.iter()).collect();
+        let logits = self.reader.span_logits(&flat)?;
+        let mut total: Option<Tensor<B, 1>> = None;
+        let mut lo = 0;
+        for (r, s) in owned.iter().zip(scores) {
+            let counts: Vec<usize> = r.inputs.iter().map(|i| i.spans.len()).collect();
+            let m: usize = counts.iter().sum();
+            let l = logits.clone().slice([lo..lo + m]);
+            lo += m;
+            let nll = marginal_nll(l, &counts, &r.gold, s).expect("has a gold span");
+            total = Some(match total {
+                Some(t) => t + nll,
+                None => nll,
+            });
+        }
+        let n = owned.len();
+        Some((total.expect("at least one") / n as f32, n))
+    }
+
+    /// The best span of each question across its documents, by `S_retr + S_read`.
+    pub fn predict(&self, batch: &[Retrieved], p: QueryPooling) -> Vec<Option<BestSpan>> {
+        let scores: Vec<Vec<f32>> = self
+            .doc_scores(batch, p)
+            .into_iter()
+            .map(|t| t.into_data().convert::<f32>().to_vec().expect("f32"))
+            .collect();
+        let flat: Vec<&ReaderInput> = batch.iter().flat_map(|r| r.inputs.iter()).collect();
+        let logits: Vec<f32> = match self.reader.span_logits(&flat) {
+            Some(t) => t.into_data().convert::<f32>().to_vec().expect("f32"),
+            None => Vec::new(),
+        };
+        let mut lo = 0;
+        batch
+            .iter()
+            .zip(&scores)
+            .map(|(r, s)| {
+                let m: usize = r.inputs.iter().map(|i| i.spans.len()).sum();
+                let refs: Vec<&ReaderInput> = r.inputs.iter().collect();
+                let out = best_span(&refs, &logits[lo..lo + m], s);
+                lo += m;
+                out
+            })
+            .collect()
+    }
+}
