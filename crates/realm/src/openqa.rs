@@ -101,7 +101,7 @@ impl<B: Backend> OpenQa<B> {
         for (r, s) in owned.iter().zip(scores) {
             let counts: Vec<usize> = r.inputs.iter().map(|i| i.spans.len()).collect();
             let m: usize = counts.iter().sum();
-            let l = logits.clone().slice([lo..lo + m]);
+            let l = logits.clone().slice(lo..lo + m);
             lo += m;
             let nll = marginal_nll(l, &counts, &r.gold, s).expect("has a gold span");
             total = Some(match total {
