@@ -462,6 +462,7 @@ fn qa_split_is_seeded_stratified_and_reads_back_as_gold() {
     assert_eq!(te.iter().filter(|r| r["title"] == "A").count(), 2);
     assert_eq!(run("1")[2], test);
     assert_ne!(run("2")[2], test);
+    run("1");
     // The split reads back as gold; predictions keyed by id survive duplicate questions.
     let pred: String = tr
         .iter()
