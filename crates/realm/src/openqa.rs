@@ -139,3 +139,77 @@ impl<B: Backend> OpenQa<B> {
             .collect()
     }
 }
+
+/// What [`retrieve`] needs besides the model: the index (its rows' stored vectors give
+/// `d_z`), the passage of each index row, both tokenizers and the reader's settings.
+pub struct RetrievalContext<'a> {
+    pub index: &'a ragl_index::Index,
+    /// `passages[row]` is the passage of index row `row`.
+    pub passages: &'a [ragl_core::passage::Passage],
+    pub query_tokenizer: &'a ragl_model::tokenizer::TextTokenizer,
+    pub reader_tokenizer: &'a ragl_model::tokenizer::TextTokenizer,
+    pub reader: &'a ragl_reader::span::SpanReaderConfig,
+    pub k: usize,
+}
+
+/// Retrieves the top-k passages of each question with the model's current query tower (no
+/// gradient) and prepares them for [`OpenQa::loss`] or [`OpenQa::predict`]; `answers`
+/// (one per question) fill the gold flags. Also returns each question's retrieved rows.
+pub fn retrieve<B: Backend>(
+    model: &OpenQa<B>,
+    p: QueryPooling,
+    ctx: &RetrievalContext,
+    questions: &[&str],
+    answers: Option<&[ragl_reader::span::AnswerMatcher]>,
+) -> crate::Result<(Vec<Retrieved>, Vec<Vec<u32>>)> {
+    let vectors = ctx.index.vectors().ok_or_else(|| {
+        crate::Error::Mismatch(format!(
+            "{}: open-QA fine-tuning reads the stored document vectors; use an exact or f32 HNSW index",
+            ctx.index.dir.display()
+        ))
+    })?;
+    let items: Vec<(String, Option<String>)> =
+        questions.iter().map(|q| (q.to_string(), None)).collect();
+    let encs = ctx.query_tokenizer.encode(&items)?;
+    let refs: Vec<&Encoded> = encs.iter().collect();
+    let q: Vec<f32> = model
+        .embed_queries(&refs, p)
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .expect("f32");
+    let hits = ctx
+        .index
+        .search_vectors(&q, ctx.k, ragl_index::artifact::SearchMode::Default)
+        .map_err(|e| crate::Error::Mismatch(e.to_string()))?;
+    let mut out = Vec::with_capacity(questions.len());
+    let mut rows = Vec::with_capacity(questions.len());
+    for (i, (enc, hs)) in encs.into_iter().zip(hits).enumerate() {
+        let mut doc_vectors = Vec::with_capacity(hs.len() * vectors.dim());
+        let mut inputs = Vec::with_capacity(hs.len());
+        let mut gold = Vec::new();
+        for h in &hs {
+            let passage = &ctx.passages[h.row as usize];
+            doc_vectors.extend_from_slice(vectors.row(h.row as usize));
+            let input = ragl_reader::span::prepare(
+                ctx.reader_tokenizer,
+                ctx.reader,
+                questions[i],
+                passage.title.as_deref(),
+                &passage.text,
+            )?;
+            if let Some(a) = answers {
+                gold.extend(a[i].gold_spans(&input, &passage.text));
+            }
+            inputs.push(input);
+        }
+        rows.push(hs.iter().map(|h| h.row).collect());
+        out.push(Retrieved {
+            query: enc,
+            doc_vectors,
+            inputs,
+            gold,
+        });
+    }
+    Ok((out, rows))
+}

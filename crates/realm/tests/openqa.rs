@@ -138,4 +138,71 @@ fn the_marginal_likelihood_trains_reader_and_query_tower() {
         let text = docs[[rel, other][b.doc]];
         assert_eq!(&text[b.bytes.0..b.bytes.1], answer, "{:?}", r.gold.len());
     }
+
+    // The same questions through a real index: retrieval fills vectors, inputs and gold.
+    let idx_dir = d.path().join("idx");
+    let spec = ragl_index::build::BuildSpec {
+        meta: ragl_index::artifact::IndexMeta {
+            index: ragl_index::artifact::IndexConfig::Exact {
+                metric: ragl_index::Metric::Ip,
+            },
+            dim,
+            encoder: serde_json::Value::Null,
+            query_fingerprint: None,
+            source_sha256: "test".into(),
+            shard: None,
+        },
+        model_fingerprint: None,
+        chunk_rows: 2,
+    };
+    let source = (0..docs.len()).map(|z| Ok((format!("d{z}"), doc_vec(z))));
+    ragl_index::build::build_dense(
+        &idx_dir,
+        &spec,
+        source,
+        docs.len(),
+        |rows: &[Vec<f32>]| Ok(rows.concat()),
+        1,
+        |_, _| {},
+    )
+    .unwrap();
+    let index = ragl_index::Index::open(&idx_dir).unwrap();
+    let passages: Vec<ragl_core::passage::Passage> = docs
+        .iter()
+        .enumerate()
+        .map(|(z, t)| ragl_core::passage::Passage {
+            line: z as u64 + 1,
+            id: format!("d{z}"),
+            title: None,
+            text: t.to_string(),
+        })
+        .collect();
+    let ctx = ragl_realm::openqa::RetrievalContext {
+        index: &index,
+        passages: &passages,
+        query_tokenizer: &tok,
+        reader_tokenizer: &tok,
+        reader: &cfg,
+        k: 3,
+    };
+    let questions: Vec<&str> = examples.iter().map(|e| e.0).collect();
+    let matchers: Vec<AnswerMatcher> = examples
+        .iter()
+        .map(|e| AnswerMatcher::new(&Answer::Strings(vec![e.1.into()])).unwrap())
+        .collect();
+    let (got, rows) =
+        ragl_realm::openqa::retrieve(&model, p, &ctx, &questions, Some(&matchers)).unwrap();
+    for ((r, rows), m) in got.iter().zip(&rows).zip(&matchers) {
+        assert_eq!(rows.len(), 3);
+        assert_eq!(r.doc_vectors.len(), 3 * dim);
+        assert_eq!(&r.doc_vectors[..dim], &doc_vec(rows[0] as usize)[..]);
+        let want: Vec<bool> = r
+            .inputs
+            .iter()
+            .zip(rows)
+            .flat_map(|(i, &z)| m.gold_spans(i, docs[z as usize]))
+            .collect();
+        assert_eq!(r.gold, want);
+    }
+    assert_eq!(model.predict(&got, p).len(), examples.len());
 }
