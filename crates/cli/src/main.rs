@@ -16,6 +16,7 @@ mod mask_cmd;
 mod mt_cmd;
 mod plot;
 mod qa_cmd;
+mod qa_train_cmd;
 mod quickstart;
 
 use clap::{Parser, Subcommand};
@@ -58,6 +59,10 @@ enum Command {
     /// kNN-MT: build datastores from a translation model and decode with them.
     #[command(subcommand)]
     Knnmt(knnmt_cmd::KnnmtCommand),
+    /// Fine-tune a query tower and span reader for open-domain QA over a fixed index.
+    FinetuneQa(qa_train_cmd::FinetuneArgs),
+    /// Answer questions with a fine-tuned QA model: retrieve, read, best span.
+    PredictQa(qa_train_cmd::PredictArgs),
     /// QA data: seeded, article-stratified train/dev/test splits.
     #[command(subcommand)]
     Qa(qa_cmd::QaCommand),
@@ -89,6 +94,8 @@ fn main() {
         Command::Knnmt(c) => knnmt_cmd::run(c),
         Command::Plot(a) => plot::run(a),
         Command::Qa(c) => qa_cmd::run(c),
+        Command::FinetuneQa(a) => qa_train_cmd::finetune_cmd(a),
+        Command::PredictQa(a) => qa_train_cmd::predict_cmd(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -115,6 +122,9 @@ fn exit_code(e: &anyhow::Error) -> i32 {
             return if c.is_bad_input() { 2 } else { 1 };
         }
         if let Some(c) = cause.downcast_ref::<ragl_knn::Error>() {
+            return if c.is_bad_input() { 2 } else { 1 };
+        }
+        if let Some(c) = cause.downcast_ref::<ragl_realm::Error>() {
             return if c.is_bad_input() { 2 } else { 1 };
         }
         if let Some(c) = cause.downcast_ref::<ragl_mt::Error>() {

@@ -6,6 +6,7 @@
 //! so the marginal likelihood of the gold spans trains the query tower too. Pretraining with
 //! an asynchronously refreshed index follows in this crate.
 
+pub mod finetune;
 pub mod openqa;
 
 pub type Result<T> = std::result::Result<T, Error>;

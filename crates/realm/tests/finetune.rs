@@ -1,0 +1,161 @@
+//! `finetune` end to end on files made here: tiny BERTs saved in Hugging Face layout, a
+//! passages file, an exact index that records its query encoder, NQ-open questions. The run
+//! writes metrics and its best model, which loads back and answers the questions.
+
+use std::path::Path;
+
+use burn::backend::{Autodiff, Flex};
+use ragl_model::bert::BertConfig;
+use ragl_model::encode::{EncoderSpec, Pooling};
+use ragl_realm::finetune::{self, FinetuneConfig};
+
+type B = Flex;
+
+const WORDS: &str = "what is the capital of which river flows through who wrote
+    paris france rome italy seine tiber shakespeare hamlet dante inferno a and by , . ?";
+
+fn bert_dir(dir: &Path, hidden: usize, seed: u64) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut vocab = vec!["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
+    vocab.extend(WORDS.split_whitespace());
+    std::fs::write(dir.join("vocab.txt"), vocab.join("\n") + "\n").unwrap();
+    let mut c = BertConfig::tiny(vocab.len());
+    c.hidden_size = hidden;
+    c.intermediate_size = 2 * hidden;
+    c.max_position_embeddings = 64;
+    let device = Default::default();
+    <B as burn::tensor::backend::Backend>::seed(&device, seed);
+    let (bert, _) = c.init::<B>(false, &device);
+    std::fs::write(dir.join("config.json"), serde_json::to_vec(&c).unwrap()).unwrap();
+    ragl_model::checkpoint::save(dir, &c, &bert, None).unwrap();
+}
+
+#[test]
+fn finetune_saves_a_model_that_answers() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    bert_dir(&p.join("query"), 8, 1);
+    bert_dir(&p.join("reader"), 32, 2);
+    let docs = [
+        "paris is the capital of france.",
+        "rome is the capital of italy.",
+        "the seine flows through paris.",
+        "hamlet is by shakespeare.",
+        "dante wrote inferno.",
+    ];
+    let passages: String = docs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| serde_json::json!({"id": format!("d{i}"), "text": t}).to_string() + "\n")
+        .collect();
+    std::fs::write(p.join("passages.jsonl"), passages).unwrap();
+    let qa = [
+        ("what is the capital of france?", "paris"),
+        ("what is the capital of italy?", "rome"),
+        ("which river flows through paris?", "seine"),
+        ("who wrote hamlet?", "shakespeare"),
+        ("who wrote inferno?", "dante"),
+    ];
+    let questions: String = qa
+        .iter()
+        .map(|(q, a)| serde_json::json!({"question": q, "answer": [a]}).to_string() + "\n")
+        .collect();
+    std::fs::write(p.join("q.jsonl"), &questions).unwrap();
+
+    // An exact index over fixed 8-d vectors, recording the query tower as its encoder.
+    let spec = ragl_index::build::BuildSpec {
+        meta: ragl_index::artifact::IndexMeta {
+            index: ragl_index::artifact::IndexConfig::Exact {
+                metric: ragl_index::Metric::Ip,
+            },
+            dim: 8,
+            encoder: serde_json::to_value(EncoderSpec {
+                model: p.join("query"),
+                pooling: Pooling::Mean,
+                normalize: false,
+                max_len: 32,
+            })
+            .unwrap(),
+            query_fingerprint: None,
+            source_sha256: "test".into(),
+            shard: None,
+        },
+        model_fingerprint: None,
+        chunk_rows: 8,
+    };
+    let vec_of = |z: usize| -> Vec<f32> {
+        (0..8)
+            .map(|j| (((z * 7 + j * 3) % 5) as f32 - 2.0) / 2.0)
+            .collect()
+    };
+    let source = (0..docs.len()).map(|z| Ok((format!("d{z}"), vec_of(z))));
+    ragl_index::build::build_dense(
+        &p.join("index"),
+        &spec,
+        source,
+        docs.len(),
+        |rows: &[Vec<f32>]| Ok(rows.concat()),
+        1,
+        |_, _| {},
+    )
+    .unwrap();
+
+    let toml = format!(
+        r#"
+[data]
+train = "{q}"
+dev = "{q}"
+passages = "{p}/passages.jsonl"
+index = "{p}/index"
+[model]
+reader = "{p}/reader"
+k = 5
+[model.span]
+max_span = 3
+span_hidden = 32
+max_len = 48
+[train]
+lr = 2e-3
+warmup = 5
+batch_questions = 5
+epochs = 200
+max_steps = 80
+dev_every = 20
+patience = 0
+"#,
+        q = p.join("q.jsonl").display(),
+        p = p.display()
+    );
+    std::fs::write(p.join("c.toml"), toml).unwrap();
+    let cfg = FinetuneConfig::from_toml(&p.join("c.toml")).unwrap();
+    let run = p.join("run");
+    let mut reports = 0;
+    let s = finetune::finetune::<Autodiff<B>>(&cfg, &run, &Default::default(), |_| reports += 1)
+        .unwrap();
+    assert_eq!((s.steps, reports), (80, 80));
+    assert_eq!(s.no_gold, 0);
+    assert!(s.best_dev_em >= 80.0, "best dev EM {}", s.best_dev_em);
+
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let rows: Vec<&str> = metrics.lines().collect();
+    assert_eq!(rows.len(), 81);
+    assert_eq!(rows.iter().filter(|r| !r.ends_with(',')).count(), 1 + 4);
+    let loss = |r: &str| r.split(',').nth(3).unwrap().parse::<f64>().unwrap();
+    assert!(
+        loss(rows[80]) < 0.2 * loss(rows[1]),
+        "{} -> {}",
+        rows[1],
+        rows[80]
+    );
+
+    // The best model loads back and predicts what it scored on dev.
+    let l = finetune::load::<B>(&run.join("best"), &Default::default()).unwrap();
+    let index = ragl_index::Index::open(&p.join("index")).unwrap();
+    let passages = finetune::passages_by_row(&p.join("passages.jsonl"), &index).unwrap();
+    let qs: Vec<&str> = qa.iter().map(|x| x.0).collect();
+    let preds = finetune::predict(&l, &index, &passages, &qs, 5, 2, |_| {}).unwrap();
+    let right = preds.iter().zip(&qa).filter(|(p, x)| p.text == x.1).count();
+    assert_eq!(100.0 * right as f64 / qa.len() as f64, s.best_dev_em);
+    // A foreign directory is refused.
+    assert!(finetune::load::<B>(&p.join("index"), &Default::default()).is_err());
+}
