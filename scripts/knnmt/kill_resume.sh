@@ -8,10 +8,12 @@
 set -euo pipefail
 MODEL=$1 SRC=$2 TGT=$3 OUT=$4
 RAGL=${RAGL:-target/release/ragl}
-build() { "$RAGL" knnmt build --model "$MODEL" --src "$SRC" --tgt "$TGT" --kind exact --keys f32 --chunk-keys 16384 --out "$1"; }
+args=(knnmt build --model "$MODEL" --src "$SRC" --tgt "$TGT" --kind exact --keys f32 --chunk-keys 16384)
+build() { "$RAGL" "${args[@]}" --out "$1"; }
 rm -rf "$OUT"; mkdir -p "$OUT"
 t=$(date +%s); build "$OUT/uninterrupted"; echo "uninterrupted build: $(( $(date +%s) - t ))s"
-build "$OUT/killed" & pid=$!
+# The binary itself in the background (not a subshell), so that kill -9 reaches it.
+"$RAGL" "${args[@]}" --out "$OUT/killed" & pid=$!
 while [ ! -f "$OUT/killed/index.partial/chunk-000002.f32" ]; do sleep 0.2; done
 kill -9 $pid; wait $pid 2>/dev/null || true
 echo "killed with $(ls "$OUT/killed/index.partial" | grep -c '\.f32$') chunks on disk; manifest present: $([ -f "$OUT/killed/manifest.json" ] && echo yes || echo no)"
