@@ -16,7 +16,7 @@ limit=(); [ -n "$LIMIT" ] && { limit=(--limit "$LIMIT"); FULL=; }
 RAGL=${RAGL:-target/release/ragl}
 K_DIR=$DATA/multidomain/koran
 mkdir -p "$OUT"
-row() { python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(f"{sys.argv[2]},{j[\"datastore_keys\"]},{j[\"best\"][\"bleu\"]:.2f},{float(sys.argv[3]):.2f}")' "$@"; }
+row() { python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print("%s,%d,%.2f,%.2f" % (sys.argv[2], j["datastore_keys"], j["best"]["bleu"], float(sys.argv[3])))' "$@"; }
 echo "fraction,keys,bleu,base_bleu" > "$OUT/size_curve.csv"
 base=""
 for f in 0.1 0.25 0.5 1.0; do
@@ -27,7 +27,8 @@ for f in 0.1 0.25 0.5 1.0; do
   fi
   [ -f "$ds/manifest.json" ] || "$RAGL" knnmt build --model "$MODEL" --src "$K_DIR/train.de" --tgt "$K_DIR/train.en" --out "$ds" --fraction "$f"
   extra=(); [ -n "$base" ] && extra=(--no-base)
-  "$RAGL" knnmt eval --model "$MODEL" --datastore "$ds" -i "$K_DIR/test.de" --ref "$K_DIR/test.en" \
+  # A finished point is kept (rerunning the script resumes the curve).
+  [ -f "$ds/test.json" ] || "$RAGL" knnmt eval --model "$MODEL" --datastore "$ds" -i "$K_DIR/test.de" --ref "$K_DIR/test.en" \
     --k "$K" --lambda "$LAMBDA" --temperature "$TEMP" --json "$ds/test.json" "${extra[@]}" "${limit[@]}"
   [ -n "$base" ] || base=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["base"]["bleu"])' "$ds/test.json")
   row "$ds/test.json" "$f" "$base" >> "$OUT/size_curve.csv"
