@@ -281,7 +281,7 @@ pub fn predict<B: Backend>(
     questions: &[&str],
     k: usize,
     batch: usize,
-    mut progress: impl FnMut(usize),
+    progress: impl FnMut(usize),
 ) -> Result<Vec<Prediction>> {
     let ctx = RetrievalContext {
         index,
@@ -291,16 +291,22 @@ pub fn predict<B: Backend>(
         reader: &l.meta.span,
         k,
     };
+    predict_with(&l.model, l.pooling, &ctx, questions, batch, progress)
+}
+
+fn predict_with<B: Backend>(
+    model: &OpenQa<B>,
+    pooling: QueryPooling,
+    ctx: &RetrievalContext,
+    questions: &[&str],
+    batch: usize,
+    mut progress: impl FnMut(usize),
+) -> Result<Vec<Prediction>> {
+    let passages = ctx.passages;
     let mut out = Vec::with_capacity(questions.len());
     for chunk in questions.chunks(batch.max(1)) {
-        let (items, rows) = retrieve(&l.model, l.pooling, &ctx, chunk, None)?;
-        for ((best, rows), _) in l
-            .model
-            .predict(&items, l.pooling)
-            .into_iter()
-            .zip(rows)
-            .zip(chunk)
-        {
+        let (items, rows) = retrieve(model, pooling, ctx, chunk, None)?;
+        for (best, rows) in model.predict(&items, pooling).into_iter().zip(rows) {
             out.push(match best {
                 Some(b) => {
                     let p = &passages[rows[b.doc] as usize];
@@ -436,6 +442,15 @@ pub fn finetune<B: AutodiffBackend>(
     };
     let mut stale = 0usize;
     let mut step = 0u64;
+    // Built once: tokenizers and passages serve every step and every evaluation.
+    let ctx = RetrievalContext {
+        index: &index,
+        passages: &passages,
+        query_tokenizer: &query_tokenizer,
+        reader_tokenizer: &reader_tokenizer,
+        reader: &meta.span,
+        k: cfg.model.k,
+    };
     'epochs: for epoch in 0..t.epochs.max(1) {
         let mut order: Vec<usize> = (0..train.len()).collect();
         Rng::new(t.seed ^ (epoch + 1).wrapping_mul(0x9E37_79B9)).shuffle(&mut order);
@@ -449,14 +464,6 @@ pub fn finetune<B: AutodiffBackend>(
             step += 1;
             let qs: Vec<&str> = chunk.iter().map(|&i| train[i].question.as_str()).collect();
             let ms: Vec<AnswerMatcher> = chunk.iter().map(|&i| train_m[i].clone()).collect();
-            let ctx = RetrievalContext {
-                index: &index,
-                passages: &passages,
-                query_tokenizer: &query_tokenizer,
-                reader_tokenizer: &reader_tokenizer,
-                reader: &meta.span,
-                k: cfg.model.k,
-            };
             let (items, _) = retrieve(&model.valid(), pooling, &ctx, &qs, Some(&ms))?;
             let lr = lr_at(step);
             let (loss, n) = match model.loss(&items, pooling) {
@@ -472,32 +479,14 @@ pub fn finetune<B: AutodiffBackend>(
             let mut dev_em = None;
             if t.dev_every > 0 && (step.is_multiple_of(t.dev_every) || step == total) {
                 let inner = model.valid();
-                let l = Loaded {
-                    model: inner,
-                    meta: meta.clone(),
-                    query_tokenizer: TextTokenizer::from_dir(
-                        &meta.query.model,
-                        meta.query.max_len,
-                    )?,
-                    reader_tokenizer: TextTokenizer::from_dir(&meta.reader, meta.span.max_len)?,
-                    pooling,
-                };
-                let preds = predict(
-                    &l,
-                    &index,
-                    &passages,
-                    &dev_questions,
-                    cfg.model.k,
-                    bq * 4,
-                    |_| {},
-                )?;
+                let preds = predict_with(&inner, pooling, &ctx, &dev_questions, bq * 4, |_| {})?;
                 let em = exact_match(&preds, &dev)?;
                 dev_em = Some(em);
                 if em > summary.best_dev_em {
                     summary.best_dev_em = em;
                     summary.best_step = step;
                     stale = 0;
-                    save(&l.model, &meta, &run_dir.join("best"))?;
+                    save(&inner, &meta, &run_dir.join("best"))?;
                 } else {
                     stale += 1;
                 }

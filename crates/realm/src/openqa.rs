@@ -65,7 +65,7 @@ impl<B: Backend> OpenQa<B> {
     }
 
     /// Retrieval scores `q·d_z` of each question's documents, `[k]` each.
-    fn doc_scores(&self, batch: &[Retrieved], p: QueryPooling) -> Vec<Tensor<B, 1>> {
+    fn doc_scores(&self, batch: &[&Retrieved], p: QueryPooling) -> Vec<Tensor<B, 1>> {
         let device = self.reader.start.weight.device();
         let queries: Vec<&Encoded> = batch.iter().map(|r| &r.query).collect();
         let q = self.embed_queries(&queries, p);
@@ -92,7 +92,7 @@ impl<B: Backend> OpenQa<B> {
         if with_gold.is_empty() {
             return None;
         }
-        let owned: Vec<Retrieved> = with_gold.iter().map(|r| (*r).clone()).collect();
+        let owned = with_gold;
         let scores = self.doc_scores(&owned, p);
         let flat: Vec<&ReaderInput> = owned.iter().flat_map(|r| r.inputs.iter()).collect();
         let logits = self.reader.span_logits(&flat)?;
@@ -115,8 +115,9 @@ impl<B: Backend> OpenQa<B> {
 
     /// The best span of each question across its documents, by `S_retr + S_read`.
     pub fn predict(&self, batch: &[Retrieved], p: QueryPooling) -> Vec<Option<BestSpan>> {
+        let refs: Vec<&Retrieved> = batch.iter().collect();
         let scores: Vec<Vec<f32>> = self
-            .doc_scores(batch, p)
+            .doc_scores(&refs, p)
             .into_iter()
             .map(|t| t.into_data().convert::<f32>().to_vec().expect("f32"))
             .collect();
