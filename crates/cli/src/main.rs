@@ -15,6 +15,7 @@ mod knnmt_cmd;
 mod mask_cmd;
 mod mt_cmd;
 mod plot;
+mod pretrain_cmd;
 mod qa_cmd;
 mod qa_train_cmd;
 mod quickstart;
@@ -59,6 +60,9 @@ enum Command {
     /// kNN-MT: build datastores from a translation model and decode with them.
     #[command(subcommand)]
     Knnmt(knnmt_cmd::KnnmtCommand),
+    /// REALM pretraining: retrieval-marginalised masked LM with an asynchronously refreshed
+    /// index.
+    Pretrain(pretrain_cmd::PretrainArgs),
     /// Fine-tune a query tower and span reader for open-domain QA over a fixed index.
     FinetuneQa(qa_train_cmd::FinetuneArgs),
     /// Answer questions with a fine-tuned QA model: retrieve, read, best span.
@@ -94,6 +98,7 @@ fn main() {
         Command::Knnmt(c) => knnmt_cmd::run(c),
         Command::Plot(a) => plot::run(a),
         Command::Qa(c) => qa_cmd::run(c),
+        Command::Pretrain(a) => pretrain_cmd::run(a),
         Command::FinetuneQa(a) => qa_train_cmd::finetune_cmd(a),
         Command::PredictQa(a) => qa_train_cmd::predict_cmd(a),
     };

@@ -126,26 +126,26 @@ pub fn line_chart(
 pub struct PlotArgs {
     /// CSV file with a header row (e.g. a run's metrics.csv).
     #[arg(long)]
-    csv: std::path::PathBuf,
+    pub csv: std::path::PathBuf,
     /// Column for the x axis.
     #[arg(long)]
-    x: String,
+    pub x: String,
     /// Column(s) for the y axis, one line each.
     #[arg(long, value_delimiter = ',')]
-    y: Vec<String>,
+    pub y: Vec<String>,
     /// One line per distinct value of this column (with a single --y).
     #[arg(long)]
-    group: Option<String>,
+    pub group: Option<String>,
     #[arg(long, default_value = "")]
-    title: String,
+    pub title: String,
     /// Logarithmic x axis.
     #[arg(long)]
-    log_x: bool,
+    pub log_x: bool,
     /// Average each y over a moving window of this many rows (noisy training curves).
     #[arg(long, default_value_t = 1)]
-    smooth: usize,
+    pub smooth: usize,
     #[arg(short, long)]
-    output: std::path::PathBuf,
+    pub output: std::path::PathBuf,
 }
 
 /// `ragl plot`: a line chart from CSV columns; rows with an empty cell are skipped.

@@ -106,6 +106,34 @@ pub fn batch_input<B: Backend>(encs: &[&Encoded], pad_id: u32, device: &B::Devic
     }
 }
 
+/// Pooled (and optionally L2-normalised) vectors `[b, hidden]` of tokenised texts, one
+/// forward pass: the one place a tower turns tokens into a vector, so that an index, a
+/// query tower under training and a refreshed index all compute the same function.
+pub fn embed_encoded<B: Backend>(
+    bert: &Bert<B>,
+    encs: &[&Encoded],
+    pad_id: u32,
+    pooling: Pooling,
+    normalize: bool,
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    let input = batch_input::<B>(encs, pad_id, device);
+    let hidden = bert.forward(&input);
+    let pooled = pool(hidden, input.pad_mask, pooling);
+    if normalize {
+        // torch.nn.functional.normalize(p=2, dim=1, eps=1e-12)
+        let norm = pooled
+            .clone()
+            .powf_scalar(2.0)
+            .sum_dim(1)
+            .sqrt()
+            .clamp_min(1e-12);
+        pooled / norm
+    } else {
+        pooled
+    }
+}
+
 /// A BERT with its tokenizer and pooling: texts in, vectors out.
 pub struct Encoder<B: Backend> {
     pub bert: Bert<B>,
@@ -150,21 +178,14 @@ impl<B: Backend> Encoder<B> {
 
     /// Pooled vectors of already tokenised texts, one forward pass.
     pub fn forward_pooled(&self, encs: &[&Encoded]) -> Tensor<B, 2> {
-        let input = batch_input::<B>(encs, self.tokenizer.pad_id, &self.device);
-        let hidden = self.bert.forward(&input);
-        let pooled = pool(hidden, input.pad_mask, self.pooling);
-        if self.normalize {
-            // torch.nn.functional.normalize(p=2, dim=1, eps=1e-12)
-            let norm = pooled
-                .clone()
-                .powf_scalar(2.0)
-                .sum_dim(1)
-                .sqrt()
-                .clamp_min(1e-12);
-            pooled / norm
-        } else {
-            pooled
-        }
+        embed_encoded(
+            &self.bert,
+            encs,
+            self.tokenizer.pad_id,
+            self.pooling,
+            self.normalize,
+            &self.device,
+        )
     }
 
     /// Embeds `(text, optional pair text)` items in length-sorted batches; `progress` gets

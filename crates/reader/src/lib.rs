@@ -27,6 +27,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod mlm;
 pub mod span;
 
 pub type Result<T> = std::result::Result<T, Error>;

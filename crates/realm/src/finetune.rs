@@ -66,6 +66,10 @@ pub struct ModelConfig {
     /// Documents retrieved per question.
     #[serde(default = "default_k")]
     pub k: usize,
+    /// The query tower's starting BERT (default: the index's encoder). A `ragl pretrain`
+    /// run's `export/query`, with the index built from its `export/doc`.
+    #[serde(default)]
+    pub query: Option<PathBuf>,
     /// Train the query tower (REALM) or keep it fixed.
     #[serde(default = "yes")]
     pub train_query: bool,
@@ -159,12 +163,18 @@ pub fn init<B: Backend>(
     index: &ragl_index::Index,
     device: &B::Device,
 ) -> Result<Loaded<B>> {
-    let spec: EncoderSpec = serde_json::from_value(index.meta.encoder.clone()).map_err(|_| {
-        Error::Mismatch(format!(
-            "{}: the index records no BERT encoder (built from user vectors or BM25?); open-QA fine-tuning starts its query tower from it",
-            index.dir.display()
-        ))
-    })?;
+    let recorded: Option<EncoderSpec> = serde_json::from_value(index.meta.encoder.clone()).ok();
+    let spec = match (&cfg.model.query, recorded) {
+        (Some(q), Some(r)) => EncoderSpec::resolve(q, Some(r.pooling), Some(r.normalize), r.max_len),
+        (Some(q), None) => EncoderSpec::resolve(q, None, None, 64),
+        (None, Some(r)) => r,
+        (None, None) => {
+            return Err(Error::Mismatch(format!(
+                "{}: the index records no BERT encoder (BM25 or user vectors): set model.query to the query tower's checkpoint",
+                index.dir.display()
+            )));
+        }
+    };
     let q = ragl_model::checkpoint::load::<B>(&spec.model, device)?;
     let r = ragl_model::checkpoint::load::<B>(&cfg.model.reader, device)?;
     let meta = QaModelMeta {
@@ -306,8 +316,15 @@ fn predict_with<B: Backend>(
     let mut out = Vec::with_capacity(questions.len());
     for chunk in questions.chunks(batch.max(1)) {
         let (items, rows) = retrieve(model, pooling, ctx, chunk, None)?;
-        for (best, rows) in model.predict(&items, pooling).into_iter().zip(rows) {
+        let preds = model.predict(&items, pooling);
+        for ((best, rows), question) in preds.into_iter().zip(rows).zip(chunk) {
             out.push(match best {
+                // Closed-book: the span is in the question, the only text there is.
+                Some(b) if rows.is_empty() => Prediction {
+                    text: question[b.bytes.0..b.bytes.1].to_string(),
+                    passage: None,
+                    score: b.score,
+                },
                 Some(b) => {
                     let p = &passages[rows[b.doc] as usize];
                     Prediction {

@@ -8,6 +8,7 @@
 
 pub mod finetune;
 pub mod openqa;
+pub mod pretrain;
 
 pub type Result<T> = std::result::Result<T, Error>;
 

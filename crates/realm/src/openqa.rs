@@ -10,7 +10,7 @@
 
 use burn::prelude::*;
 use ragl_model::bert::Bert;
-use ragl_model::encode::{Pooling, batch_input, pool};
+use ragl_model::encode::{Pooling, embed_encoded};
 use ragl_model::tokenizer::Encoded;
 use ragl_reader::span::{BestSpan, ReaderInput, SpanReader, best_span, marginal_nll};
 
@@ -35,7 +35,8 @@ pub struct QueryPooling {
 pub struct Retrieved {
     /// The question as the query tower tokenises it.
     pub query: Encoded,
-    /// The stored vectors of its k documents, `[k, dim]` row-major.
+    /// The stored vectors of its k documents, `[k, dim]` row-major (empty: no retrieval
+    /// score, as with BM25 or closed-book).
     pub doc_vectors: Vec<f32>,
     /// The reader's view of each document.
     pub inputs: Vec<ReaderInput>,
@@ -48,20 +49,7 @@ impl<B: Backend> OpenQa<B> {
     /// Query vectors `[b, dim]` (with gradient when `B` is an autodiff backend).
     pub fn embed_queries(&self, queries: &[&Encoded], p: QueryPooling) -> Tensor<B, 2> {
         let device = self.reader.start.weight.device();
-        let input = batch_input::<B>(queries, p.pad_id, &device);
-        let h = self.query.forward(&input);
-        let q = pool(h, input.pad_mask, p.pooling);
-        if p.normalize {
-            let norm = q
-                .clone()
-                .powf_scalar(2.0)
-                .sum_dim(1)
-                .sqrt()
-                .clamp_min(1e-12);
-            q / norm
-        } else {
-            q
-        }
+        embed_encoded(&self.query, queries, p.pad_id, p.pooling, p.normalize, &device)
     }
 
     /// Retrieval scores `q·d_z` of each question's documents, `[k]` each.
@@ -74,6 +62,10 @@ impl<B: Backend> OpenQa<B> {
             .iter()
             .enumerate()
             .map(|(i, r)| {
+                // Lexical retrieval (BM25) has no vectors: the reader alone ranks.
+                if r.doc_vectors.is_empty() {
+                    return Tensor::zeros([r.inputs.len()], &device);
+                }
                 let k = r.doc_vectors.len() / d;
                 let docs = Tensor::<B, 2>::from_data(
                     TensorData::new(r.doc_vectors.clone(), [k, d]),
@@ -156,6 +148,11 @@ pub struct RetrievalContext<'a> {
 /// Retrieves the top-k passages of each question with the model's current query tower (no
 /// gradient) and prepares them for [`OpenQa::loss`] or [`OpenQa::predict`]; `answers`
 /// (one per question) fill the gold flags. Also returns each question's retrieved rows.
+///
+/// With a BM25 index the documents come from the lexical search and carry no retrieval
+/// score (the reader alone ranks them). With `k = 0` the model is closed-book: its only
+/// document is the question itself (the one text it has; no row is retrieved), which is
+/// what an extractive reader can answer without retrieval.
 pub fn retrieve<B: Backend>(
     model: &OpenQa<B>,
     p: QueryPooling,
@@ -163,44 +160,65 @@ pub fn retrieve<B: Backend>(
     questions: &[&str],
     answers: Option<&[ragl_reader::span::AnswerMatcher]>,
 ) -> crate::Result<(Vec<Retrieved>, Vec<Vec<u32>>)> {
-    let vectors = ctx.index.vectors().ok_or_else(|| {
-        crate::Error::Mismatch(format!(
-            "{}: open-QA fine-tuning reads the stored document vectors; use an exact or f32 HNSW index",
-            ctx.index.dir.display()
-        ))
-    })?;
     let items: Vec<(String, Option<String>)> =
         questions.iter().map(|q| (q.to_string(), None)).collect();
     let encs = ctx.query_tokenizer.encode(&items)?;
-    let refs: Vec<&Encoded> = encs.iter().collect();
-    let q: Vec<f32> = model
-        .embed_queries(&refs, p)
-        .into_data()
-        .convert::<f32>()
-        .to_vec()
-        .expect("f32");
-    let hits = ctx
-        .index
-        .search_vectors(&q, ctx.k, ragl_index::artifact::SearchMode::Default)
-        .map_err(|e| crate::Error::Mismatch(e.to_string()))?;
+    let mismatch = |e: ragl_index::Error| crate::Error::Mismatch(e.to_string());
+    let (hits, vectors) = if ctx.k == 0 {
+        (vec![Vec::new(); questions.len()], None)
+    } else if ctx.index.is_dense() {
+        let vectors = ctx.index.vectors().ok_or_else(|| {
+            crate::Error::Mismatch(format!(
+                "{}: open-QA reads the stored document vectors; use an exact or f32 HNSW index",
+                ctx.index.dir.display()
+            ))
+        })?;
+        let refs: Vec<&Encoded> = encs.iter().collect();
+        let q: Vec<f32> = model
+            .embed_queries(&refs, p)
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .expect("f32");
+        let hits = ctx
+            .index
+            .search_vectors(&q, ctx.k, ragl_index::artifact::SearchMode::Default)
+            .map_err(mismatch)?;
+        (hits, Some(vectors))
+    } else {
+        let texts: Vec<String> = questions.iter().map(|q| q.to_string()).collect();
+        (
+            ctx.index.search_text(&texts, ctx.k).map_err(mismatch)?,
+            None,
+        )
+    };
     let mut out = Vec::with_capacity(questions.len());
     let mut rows = Vec::with_capacity(questions.len());
     for (i, (enc, hs)) in encs.into_iter().zip(hits).enumerate() {
-        let mut doc_vectors = Vec::with_capacity(hs.len() * vectors.dim());
-        let mut inputs = Vec::with_capacity(hs.len());
+        let dim = vectors.map_or(0, |v| v.dim());
+        let mut doc_vectors = Vec::with_capacity(hs.len() * dim);
+        let mut inputs = Vec::with_capacity(hs.len().max(1));
         let mut gold = Vec::new();
+        let docs: Vec<(Option<&str>, &str)> = if ctx.k == 0 {
+            vec![(None, questions[i])]
+        } else {
+            hs.iter()
+                .map(|h| {
+                    let passage = &ctx.passages[h.row as usize];
+                    (passage.title.as_deref(), passage.text.as_str())
+                })
+                .collect()
+        };
         for h in &hs {
-            let passage = &ctx.passages[h.row as usize];
-            doc_vectors.extend_from_slice(vectors.row(h.row as usize));
-            let input = ragl_reader::span::prepare(
-                ctx.reader_tokenizer,
-                ctx.reader,
-                questions[i],
-                passage.title.as_deref(),
-                &passage.text,
-            )?;
+            if let Some(v) = vectors {
+                doc_vectors.extend_from_slice(v.row(h.row as usize));
+            }
+        }
+        for (title, text) in docs {
+            let input =
+                ragl_reader::span::prepare(ctx.reader_tokenizer, ctx.reader, questions[i], title, text)?;
             if let Some(a) = answers {
-                gold.extend(a[i].gold_spans(&input, &passage.text));
+                gold.extend(a[i].gold_spans(&input, text));
             }
             inputs.push(input);
         }

@@ -1,0 +1,145 @@
+//! `ragl pretrain`: REALM pretraining (the loop and model live in `ragl_realm::pretrain`),
+//! with a progress bar and the run's curves drawn as PNGs at the end.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use burn::backend::Autodiff;
+use burn::tensor::backend::Backend;
+use indicatif::{ProgressBar, ProgressStyle};
+use ragl_realm::pretrain::{self, PretrainConfig};
+
+use crate::backend::DeviceSpec;
+
+#[derive(clap::Args)]
+pub struct PretrainArgs {
+    /// TOML config (see configs/realm/).
+    #[arg(long)]
+    config: PathBuf,
+    /// Run directory: config.json, metrics.csv, eval.csv, checkpoint/, export/, *.png. An
+    /// existing run with the same configuration resumes from its checkpoint.
+    #[arg(long)]
+    run: PathBuf,
+    /// Stop after this many steps (the learning-rate schedule still follows the config).
+    #[arg(long)]
+    stop_after: Option<u64>,
+    #[arg(long)]
+    max_minutes: Option<f64>,
+    /// Only draw the plots of an existing run.
+    #[arg(long)]
+    plot_only: bool,
+    #[arg(long, default_value = "cpu")]
+    device: DeviceSpec,
+}
+
+pub fn run(a: PretrainArgs) -> Result<()> {
+    if a.plot_only {
+        return plots(&a.run);
+    }
+    crate::backend::with_device!(a.device, B, device, run_pretrain::<B>(&a, device))
+}
+
+fn run_pretrain<B: Backend>(a: &PretrainArgs, device: B::Device) -> Result<()>
+where
+    ragl_model::bert::Bert<B>: Send + 'static,
+{
+    let mut cfg = PretrainConfig::from_toml(&a.config)?;
+    if a.max_minutes.is_some() {
+        cfg.train.max_minutes = a.max_minutes;
+    }
+    let bar = ProgressBar::new(cfg.train.max_steps);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} pretrain [{elapsed_precise}] {wide_bar} step {pos}/{len} {msg}  ETA {eta}",
+        )
+        .expect("template"),
+    );
+    let s = pretrain::pretrain::<Autodiff<B>>(
+        &cfg,
+        &a.run,
+        &device,
+        a.stop_after,
+        |r| {
+            bar.set_position(r.step);
+            bar.set_message(format!(
+                "loss {:.3} acc {:.1}% utility {:.3} index {} steps old, {} refreshes",
+                r.loss, r.accuracy, r.utility, r.staleness, r.refreshes
+            ));
+            if r.step.is_multiple_of(25) && bar.is_hidden() {
+                eprintln!(
+                    "step {}/{}: loss {:.3} acc {:.1}% utility {:.3} staleness {} refreshes {}",
+                    r.step, r.total, r.loss, r.accuracy, r.utility, r.staleness, r.refreshes
+                );
+            }
+        },
+        |e| {
+            crate::mt_cmd::say(
+                &bar,
+                format!(
+                    "step {}: held-out ({} examples) loss {:.3}, token accuracy {:.2}% (null document only {:.2}%), span accuracy {:.2}% (null {:.2}%), utility {:.3}",
+                    e.step, e.examples, e.loss, e.token_accuracy, e.null_token_accuracy,
+                    e.span_accuracy, e.null_span_accuracy, e.utility
+                ),
+            )
+        },
+    )?;
+    bar.finish_and_clear();
+    eprintln!(
+        "{} steps{} in {:.1} min, {} index refreshes; run in {}",
+        s.steps,
+        s.resumed_from
+            .map(|r| format!(" (resumed at {r})"))
+            .unwrap_or_default(),
+        s.minutes,
+        s.refreshes,
+        a.run.display()
+    );
+    plots(&a.run)
+}
+
+/// Training curves, held-out accuracy and staleness as PNGs in the run directory.
+fn plots(run: &Path) -> Result<()> {
+    let metrics = run.join("metrics.csv");
+    let eval = run.join("eval.csv");
+    let chart = |csv: &Path, y: &[&str], title: &str, smooth: usize, out: &str| {
+        crate::plot::run(crate::plot::PlotArgs {
+            csv: csv.to_path_buf(),
+            x: "step".into(),
+            y: y.iter().map(|s| s.to_string()).collect(),
+            group: None,
+            title: title.into(),
+            log_x: false,
+            smooth,
+            output: run.join(out),
+        })
+    };
+    chart(
+        &metrics,
+        &["loss"],
+        "REALM pretraining: training loss −log p(y|x) (moving mean of 25 steps)",
+        25,
+        "loss.png",
+    )?;
+    chart(
+        &metrics,
+        &["utility"],
+        "Retrieval utility log p(y|x) − log p(y|∅,x) (moving mean of 25 steps)",
+        25,
+        "utility.png",
+    )?;
+    chart(
+        &metrics,
+        &["staleness", "stale_gap"],
+        "Index staleness: steps since the snapshot, |stale − fresh| score",
+        1,
+        "staleness.png",
+    )?;
+    chart(
+        &eval,
+        &["token_acc", "null_token_acc", "span_acc", "null_span_acc"],
+        "Held-out masked accuracy (%): with retrieval vs the null document only",
+        1,
+        "heldout_accuracy.png",
+    )?;
+    Ok(())
+}

@@ -1,0 +1,1352 @@
+//! REALM pretraining: a masked LM whose prediction is marginalised over retrieved documents,
+//! with the retriever trained through that marginal likelihood and its index refreshed in
+//! the background while training goes on.
+//!
+//! For a masked sentence x (from `ragl mask make`), the query tower embeds x; the current
+//! index (document vectors from a *snapshot* of the doc tower) gives the top-k documents,
+//! the example's own passage excluded; the null document ∅ is added. Those documents are
+//! embedded again by the *current* doc tower, so that
+//! `p(z|x) = softmax_z(scale · q(x)·d(z))` carries gradient into both towers, and the loss is
+//! `−log Σ_z p(y|z,x) p(z|x)` with `p(y|z,x)` from the knowledge-augmented encoder
+//! ([`ragl_reader::mlm`]). Every `refresh.every` steps a copy of the doc tower goes to a
+//! background thread that re-embeds the whole corpus; the new vectors are swapped in at the
+//! first step after they are ready (the loop never waits), and each step records how stale
+//! its index is: steps since the snapshot, and the mean gap between the stale and the fresh
+//! score of the documents it retrieved.
+//!
+//! Ablations (`model.null_doc`, `model.exclude_own`, `refresh.every = 0`,
+//! `model.retrieval = "random" | "none"`) switch one ingredient off; `"none"` is BERT's own
+//! MLM on the same examples (only ∅), the no-retrieval baseline.
+//!
+//! Checkpoints hold the model, the AdamW state, the step (the data order is a function of
+//! the seed and the step) and the index in use, so a resumed run continues where it left
+//! off; with `refresh.mode = "sync"` (the refresh computed in place at the snapshot step)
+//! or no refresh at all, it continues exactly.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder as _};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::backend::AutodiffBackend;
+use ragl_core::passage::Passage;
+use ragl_core::read::Input;
+use ragl_core::rng::Rng;
+use ragl_index::Metric;
+use ragl_model::bert::{Bert, BertConfig};
+use ragl_model::encode::{Pooling, embed_encoded};
+use ragl_model::tokenizer::{Encoded, TextTokenizer};
+use ragl_reader::mlm::{Masked, MlmReader, join};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+type Recorder = NamedMpkFileRecorder<FullPrecisionSettings>;
+
+/// `configs/realm/*.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PretrainConfig {
+    pub data: PretrainData,
+    pub model: PretrainModel,
+    #[serde(default)]
+    pub refresh: RefreshConfig,
+    #[serde(default)]
+    pub train: PretrainTrain,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PretrainData {
+    /// Masked examples, `ragl mask make` JSONL.
+    pub examples: PathBuf,
+    /// The corpus the examples were made from: the documents to retrieve.
+    pub passages: PathBuf,
+    /// Examples held out for evaluation (drawn by the seed).
+    #[serde(default = "d_heldout")]
+    pub heldout: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Retrieval {
+    /// MIPS over the (stale) index: REALM.
+    Dense,
+    /// k documents drawn uniformly: does *which* documents matter?
+    Random,
+    /// No documents but ∅: BERT's MLM on the same examples.
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PretrainModel {
+    /// Query tower's starting BERT (HF directory).
+    pub query: PathBuf,
+    /// Doc tower's starting BERT (default: the query tower's).
+    #[serde(default)]
+    pub doc: Option<PathBuf>,
+    /// The knowledge-augmented encoder: a BERT with an MLM head.
+    pub reader: PathBuf,
+    #[serde(default)]
+    pub pooling: Pooling,
+    #[serde(default = "yes")]
+    pub normalize: bool,
+    /// `p(z|x) ∝ exp(scale · q·d)`: with normalised vectors, the inverse temperature.
+    #[serde(default = "d_scale")]
+    pub score_scale: f32,
+    /// Word pieces of a document seen by the doc tower.
+    #[serde(default = "d_doc_len")]
+    pub doc_max_len: usize,
+    /// Length of `[CLS] x [SEP] z [SEP]` for the reader.
+    #[serde(default = "d_reader_len")]
+    pub reader_max_len: usize,
+    #[serde(default = "d_k")]
+    pub k: usize,
+    #[serde(default = "yes")]
+    pub null_doc: bool,
+    #[serde(default = "yes")]
+    pub exclude_own: bool,
+    #[serde(default = "d_retrieval")]
+    pub retrieval: Retrieval,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RefreshMode {
+    /// A background thread re-embeds the corpus; training never waits.
+    Async,
+    /// The refresh runs in place at the snapshot step: reproducible, slower.
+    Sync,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RefreshConfig {
+    /// Steps between doc-tower snapshots; 0 = never refresh (the index of step 0 stays).
+    pub every: u64,
+    pub mode: RefreshMode,
+    /// Documents per forward pass when re-embedding.
+    pub batch_size: usize,
+}
+
+impl Default for RefreshConfig {
+    fn default() -> Self {
+        RefreshConfig {
+            every: 50,
+            mode: RefreshMode::Async,
+            batch_size: 32,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PretrainTrain {
+    pub lr: f64,
+    pub warmup: u64,
+    pub weight_decay: f32,
+    pub clip_norm: f32,
+    /// Examples per step.
+    pub batch: usize,
+    pub max_steps: u64,
+    pub max_minutes: Option<f64>,
+    pub seed: u64,
+    /// Steps between held-out evaluations (0: only at the end).
+    pub eval_every: u64,
+    /// Steps between checkpoints (0: only at the end).
+    pub save_every: u64,
+}
+
+impl Default for PretrainTrain {
+    fn default() -> Self {
+        PretrainTrain {
+            lr: 1e-4,
+            warmup: 50,
+            weight_decay: 0.01,
+            clip_norm: 1.0,
+            batch: 4,
+            max_steps: 1000,
+            max_minutes: None,
+            seed: 1,
+            eval_every: 100,
+            save_every: 100,
+        }
+    }
+}
+
+fn d_heldout() -> usize {
+    300
+}
+fn yes() -> bool {
+    true
+}
+fn d_scale() -> f32 {
+    20.0
+}
+fn d_doc_len() -> usize {
+    128
+}
+fn d_reader_len() -> usize {
+    256
+}
+fn d_k() -> usize {
+    4
+}
+fn d_retrieval() -> Retrieval {
+    Retrieval::Dense
+}
+
+impl PretrainConfig {
+    pub fn from_toml(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| ragl_core::Error::io(path, e))?;
+        let cfg: PretrainConfig = toml::from_str(&text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start].lines().count().max(1))
+                .unwrap_or(0);
+            Error::Mismatch(format!("{}:{line}: {}", path.display(), e.message()))
+        })?;
+        if cfg.model.retrieval != Retrieval::None && cfg.model.k == 0 {
+            return Err(Error::Mismatch(format!(
+                "{}: model.k must be at least 1 with retrieval (use retrieval = \"none\" for no documents)",
+                path.display()
+            )));
+        }
+        if cfg.model.retrieval == Retrieval::None && !cfg.model.null_doc {
+            return Err(Error::Mismatch(format!(
+                "{}: retrieval = \"none\" needs the null document",
+                path.display()
+            )));
+        }
+        Ok(cfg)
+    }
+
+    fn doc_dir(&self) -> &Path {
+        self.model.doc.as_deref().unwrap_or(&self.model.query)
+    }
+}
+
+/// The three trained parts.
+#[derive(Module, Debug)]
+pub struct Realm<B: Backend> {
+    pub query: Bert<B>,
+    pub doc: Bert<B>,
+    pub reader: MlmReader<B>,
+}
+
+/// One masked example as `ragl mask make` writes it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MaskedExample {
+    pub id: String,
+    pub passage_id: String,
+    pub input_ids: Vec<u32>,
+    pub masked_positions: Vec<usize>,
+    pub masked_ids: Vec<u32>,
+    #[serde(default)]
+    pub strategy: String,
+}
+
+impl MaskedExample {
+    fn masked(&self) -> Masked {
+        Masked {
+            positions: self.masked_positions.clone(),
+            labels: self.masked_ids.clone(),
+        }
+    }
+}
+
+/// Reads `ragl mask make` output; a bad line is a `file:line` error.
+pub fn read_examples(path: &Path) -> Result<Vec<MaskedExample>> {
+    use std::io::BufRead as _;
+    let input = Input::from_arg(path);
+    let reader = input.open()?;
+    let mut out = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| ragl_core::Error::io(path, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let ex: MaskedExample = serde_json::from_str(&line)
+            .map_err(|e| ragl_core::Error::format(path, i as u64 + 1, e.to_string()))?;
+        let bad = ex.masked_positions.len() != ex.masked_ids.len()
+            || ex.masked_positions.is_empty()
+            || ex
+                .masked_positions
+                .iter()
+                .any(|&p| p == 0 || p + 1 >= ex.input_ids.len());
+        if bad {
+            return Err(ragl_core::Error::format(
+                path,
+                i as u64 + 1,
+                "masked_positions must be non-empty, inside the sentence, one per masked_ids",
+            )
+            .into());
+        }
+        out.push(ex);
+    }
+    if out.is_empty() {
+        return Err(ragl_core::Error::format(path, 1, "no examples").into());
+    }
+    Ok(out)
+}
+
+/// Tokenised corpus: the doc tower's view and the reader's.
+pub struct Corpus {
+    pub passages: Vec<Passage>,
+    pub row_of: std::collections::HashMap<String, u32>,
+    pub tower: Vec<Encoded>,
+    /// Word pieces of each document for the reader, ending with `[SEP]` (no `[CLS]`).
+    pub reader: Vec<Vec<u32>>,
+    /// `[CLS] [SEP]`: the null document as the doc tower sees it.
+    pub null: Encoded,
+}
+
+impl Corpus {
+    pub fn load(path: &Path, tower_tok: &TextTokenizer, reader_tok: &TextTokenizer) -> Result<Self> {
+        let mut passages = Vec::new();
+        for p in ragl_core::passage::Passages::open(&Input::from_arg(path), false)? {
+            passages.push(p?);
+        }
+        let pairs: Vec<(String, Option<String>)> =
+            passages.iter().map(Passage::encoder_pair).collect();
+        let tower = tower_tok.encode(&pairs)?;
+        let reader = reader_tok
+            .encode(&pairs)?
+            .into_iter()
+            .map(|e| e.ids[1..].to_vec())
+            .collect();
+        let null = tower_tok
+            .encode(&[(String::new(), None)])?
+            .pop()
+            .expect("one");
+        let row_of = passages
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.id.clone(), i as u32))
+            .collect();
+        Ok(Corpus {
+            passages,
+            row_of,
+            tower,
+            reader,
+            null,
+        })
+    }
+}
+
+/// The index in use: every passage's vector from the doc tower of step `step`.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub step: u64,
+    pub dim: usize,
+    pub vectors: Vec<f32>,
+}
+
+/// Embeds the whole corpus with `doc` (no gradient), in length-sorted batches.
+pub fn embed_corpus<B: Backend>(
+    doc: &Bert<B>,
+    encs: &[Encoded],
+    m: &PretrainModel,
+    pad_id: u32,
+    batch: usize,
+    device: &B::Device,
+) -> Vec<f32> {
+    let d = doc.hidden_size();
+    let mut order: Vec<usize> = (0..encs.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(encs[i].ids.len()));
+    let mut out = vec![0f32; encs.len() * d];
+    for chunk in order.chunks(batch.max(1)) {
+        let refs: Vec<&Encoded> = chunk.iter().map(|&i| &encs[i]).collect();
+        let v: Vec<f32> = embed_encoded(doc, &refs, pad_id, m.pooling, m.normalize, device)
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .expect("f32");
+        for (r, &i) in chunk.iter().enumerate() {
+            out[i * d..(i + 1) * d].copy_from_slice(&v[r * d..(r + 1) * d]);
+        }
+    }
+    out
+}
+
+/// Everything a step needs besides the model.
+pub struct StepContext<'a> {
+    pub cfg: &'a PretrainConfig,
+    pub corpus: &'a Corpus,
+    pub tower_pad: u32,
+    pub reader_pad: u32,
+    pub sep: u32,
+}
+
+impl StepContext<'_> {
+    /// The null document's vector under the current doc tower (one short sequence).
+    fn corpus_null_vector<B: Backend>(&self, model: &Realm<B>, device: &B::Device) -> Vec<f32> {
+        let m = &self.cfg.model;
+        embed_encoded(
+            &model.doc,
+            &[&self.corpus.null],
+            self.tower_pad,
+            m.pooling,
+            m.normalize,
+            device,
+        )
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .expect("f32")
+    }
+}
+
+/// What one forward pass over a batch measured.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BatchStats {
+    pub examples: usize,
+    /// Mean `−log p(y|x)`.
+    pub loss: f64,
+    /// Masked tokens whose marginal argmax is the label.
+    pub tokens: usize,
+    pub tokens_right: usize,
+    /// Examples whose every masked token is right.
+    pub spans_right: usize,
+    /// Mean `log p(y|x) − log p(y|∅,x)` (NaN without the null document).
+    pub utility: f64,
+    /// The same accuracy restricted to ∅ (`p(y|∅,x)` alone).
+    pub null_tokens_right: usize,
+    pub null_spans_right: usize,
+    /// Mean |stale − fresh| score of the retrieved documents, in logit units.
+    pub stale_gap: f64,
+}
+
+/// The retrieved rows of each example (own passage excluded when asked).
+fn choose_docs(
+    ctx: &StepContext,
+    batch: &[&MaskedExample],
+    q: &[f32],
+    snap: &Snapshot,
+    rng: &mut Rng,
+) -> Vec<Vec<u32>> {
+    let m = &ctx.cfg.model;
+    let n = ctx.corpus.passages.len();
+    let own = |e: &MaskedExample| {
+        if m.exclude_own {
+            ctx.corpus.row_of.get(&e.passage_id).copied()
+        } else {
+            None
+        }
+    };
+    match m.retrieval {
+        Retrieval::None => vec![Vec::new(); batch.len()],
+        Retrieval::Random => batch
+            .iter()
+            .map(|e| {
+                let skip = own(e);
+                let mut rows = Vec::with_capacity(m.k);
+                while rows.len() < m.k.min(n - usize::from(skip.is_some())) {
+                    let r = rng.below(n) as u32;
+                    if Some(r) != skip && !rows.contains(&r) {
+                        rows.push(r);
+                    }
+                }
+                rows
+            })
+            .collect(),
+        Retrieval::Dense => {
+            let hits = ragl_index::exact::search(
+                &snap.vectors,
+                None,
+                snap.dim,
+                Metric::Ip,
+                q,
+                m.k + 1,
+            );
+            batch
+                .iter()
+                .zip(hits)
+                .map(|(e, hs)| {
+                    let skip = own(e);
+                    hs.into_iter()
+                        .map(|h| h.row)
+                        .filter(|&r| Some(r) != skip)
+                        .take(m.k)
+                        .collect()
+                })
+                .collect()
+        }
+    }
+}
+
+/// The marginal loss of a batch (a scalar tensor with gradient on an autodiff backend) and
+/// its statistics.
+///
+/// `rescore`: score the retrieved documents with the current doc tower (training: the
+/// gradient reaches the doc tower through them) or with the index's vectors (evaluation:
+/// what inference over the index computes, and no doc-tower pass).
+pub fn batch_loss<B: Backend>(
+    model: &Realm<B>,
+    ctx: &StepContext,
+    batch: &[&MaskedExample],
+    snap: &Snapshot,
+    rng: &mut Rng,
+    rescore: bool,
+) -> (Tensor<B, 1>, BatchStats) {
+    let m = &ctx.cfg.model;
+    let device = model.reader.head.bias.val().device();
+    let b = batch.len();
+    let retrieving = m.retrieval != Retrieval::None;
+    // The query tower reads the masked sentence itself.
+    let xs: Vec<Encoded> = batch
+        .iter()
+        .map(|e| Encoded {
+            ids: e.input_ids.clone(),
+            type_ids: vec![0; e.input_ids.len()],
+            truncated: false,
+        })
+        .collect();
+    let mut stats = BatchStats {
+        examples: b,
+        utility: f64::NAN,
+        ..Default::default()
+    };
+    // Documents per example: k retrieved (+ ∅), scored by the current towers.
+    let (rows, log_pz): (Vec<Vec<u32>>, Option<Tensor<B, 2>>) = if retrieving {
+        let refs: Vec<&Encoded> = xs.iter().collect();
+        let q = embed_encoded(
+            &model.query,
+            &refs,
+            ctx.tower_pad,
+            m.pooling,
+            m.normalize,
+            &device,
+        );
+        let qh: Vec<f32> = q.clone().into_data().convert::<f32>().to_vec().expect("f32");
+        let rows = choose_docs(ctx, batch, &qh, snap, rng);
+        let k = rows.iter().map(Vec::len).min().unwrap_or(0);
+        let rows: Vec<Vec<u32>> = rows.into_iter().map(|r| r[..k].to_vec()).collect();
+        let d = if rescore {
+            let mut docs: Vec<&Encoded> = rows
+                .iter()
+                .flatten()
+                .map(|&r| &ctx.corpus.tower[r as usize])
+                .collect();
+            if m.null_doc {
+                docs.push(&ctx.corpus.null);
+            }
+            embed_encoded(
+                &model.doc,
+                &docs,
+                ctx.tower_pad,
+                m.pooling,
+                m.normalize,
+                &device,
+            )
+        } else {
+            let dim = snap.dim;
+            let mut v: Vec<f32> = rows
+                .iter()
+                .flatten()
+                .flat_map(|&r| snap.vectors[r as usize * dim..(r as usize + 1) * dim].to_vec())
+                .collect();
+            if m.null_doc {
+                v.extend_from_slice(&ctx.corpus_null_vector(model, &device));
+            }
+            let n = v.len() / dim;
+            Tensor::from_data(TensorData::new(v, [n, dim]), &device)
+        };
+        let dim = d.dims()[1];
+        // scores[i, z] = scale · q_i · d_{i,z}: the retrieved block is [b, k, dim].
+        let retrieved = d
+            .clone()
+            .slice([0..b * k, 0..dim])
+            .reshape([b, k, dim])
+            .matmul(q.clone().reshape([b, dim, 1]))
+            .reshape([b, k]);
+        let mut scores = retrieved.clone();
+        if m.null_doc {
+            let null = d.slice([b * k..b * k + 1, 0..dim]);
+            scores = Tensor::cat(vec![scores, q.matmul(null.transpose())], 1);
+        }
+        let scores = scores * m.score_scale;
+        // Staleness: the same documents scored with the index's vectors.
+        if rescore && m.retrieval == Retrieval::Dense && k > 0 {
+            let fresh: Vec<f32> = retrieved
+                .into_data()
+                .convert::<f32>()
+                .to_vec()
+                .expect("f32");
+            let mut gap = 0f64;
+            for (i, rs) in rows.iter().enumerate() {
+                let qi = &qh[i * dim..(i + 1) * dim];
+                for (z, &r) in rs.iter().enumerate() {
+                    let v = &snap.vectors[r as usize * dim..(r as usize + 1) * dim];
+                    let stale: f32 = qi.iter().zip(v).map(|(a, b)| a * b).sum();
+                    gap += ((stale - fresh[i * k + z]) * m.score_scale).abs() as f64;
+                }
+            }
+            stats.stale_gap = gap / (b * k) as f64;
+        }
+        (rows, Some(log_softmax(scores, 1)))
+    } else {
+        (vec![Vec::new(); b], None)
+    };
+    let kz = rows.first().map_or(0, Vec::len) + usize::from(m.null_doc);
+    // Reader pairs, example-major; ∅ last. One more ∅ pair per example when the model has
+    // no null document, for the ∅-only accuracy and the utility.
+    let extra_null = !m.null_doc;
+    let per = kz + usize::from(extra_null);
+    let masks: Vec<Masked> = batch.iter().map(|e| e.masked()).collect();
+    let mut inputs = Vec::with_capacity(b * per);
+    let mut mask_refs = Vec::with_capacity(b * per);
+    for (i, e) in batch.iter().enumerate() {
+        for &r in &rows[i] {
+            inputs.push(join(
+                &e.input_ids,
+                Some(&ctx.corpus.reader[r as usize]),
+                ctx.sep,
+                m.reader_max_len,
+            ));
+            mask_refs.push(&masks[i]);
+        }
+        inputs.push(join(&e.input_ids, None, ctx.sep, m.reader_max_len));
+        mask_refs.push(&masks[i]);
+    }
+    let refs: Vec<&Encoded> = inputs.iter().collect();
+    let scored = model.reader.score(&refs, &mask_refs, ctx.reader_pad);
+    let ll = scored.log_likelihood.reshape([b, per]);
+    let ll_docs = ll.clone().slice([0..b, 0..kz]);
+    let ll_null = ll.slice([0..b, per - 1..per]).reshape([b]);
+    let joint = match &log_pz {
+        Some(lp) => lp.clone() + ll_docs,
+        None => ll_docs,
+    };
+    let marginal = log_sum_exp_rows(joint); // [b]
+    let loss = marginal.clone().neg().mean();
+
+    // Statistics (host side).
+    let marg_h: Vec<f32> = marginal.into_data().convert::<f32>().to_vec().expect("f32");
+    let null_h: Vec<f32> = ll_null.into_data().convert::<f32>().to_vec().expect("f32");
+    stats.loss = -marg_h.iter().map(|&x| x as f64).sum::<f64>() / b as f64;
+    if m.null_doc || extra_null {
+        stats.utility = marg_h
+            .iter()
+            .zip(&null_h)
+            .map(|(a, n)| (a - n) as f64)
+            .sum::<f64>()
+            / b as f64;
+    }
+    let pz: Vec<f32> = match log_pz {
+        Some(lp) => lp
+            .exp()
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .expect("f32"),
+        None => vec![1.0; b],
+    };
+    let logp: Vec<f32> = scored
+        .token_log_probs
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .expect("f32");
+    let vocab = logp.len() / inputs_rows(&masks, per).max(1);
+    let mut row = 0usize;
+    for (i, mk) in masks.iter().enumerate() {
+        let t = mk.labels.len();
+        let mut marg = vec![0f32; t * vocab];
+        let mut all_right = true;
+        let mut null_all_right = true;
+        for z in 0..per {
+            let rows_z = &logp[(row + z * t) * vocab..(row + (z + 1) * t) * vocab];
+            if z < kz {
+                let w = pz[i * kz + z];
+                for (acc, &lp) in marg.iter_mut().zip(rows_z) {
+                    *acc += w * lp.exp();
+                }
+            }
+            if z == per - 1 {
+                for (j, &y) in mk.labels.iter().enumerate() {
+                    let right = argmax(&rows_z[j * vocab..(j + 1) * vocab]) == y as usize;
+                    stats.null_tokens_right += usize::from(right);
+                    null_all_right &= right;
+                }
+            }
+        }
+        for (j, &y) in mk.labels.iter().enumerate() {
+            let right = argmax(&marg[j * vocab..(j + 1) * vocab]) == y as usize;
+            stats.tokens_right += usize::from(right);
+            all_right &= right;
+        }
+        stats.tokens += t;
+        stats.spans_right += usize::from(all_right);
+        stats.null_spans_right += usize::from(null_all_right);
+        row += per * t;
+    }
+    (loss, stats)
+}
+
+fn inputs_rows(masks: &[Masked], per: usize) -> usize {
+    masks.iter().map(|m| m.labels.len() * per).sum()
+}
+
+fn argmax(v: &[f32]) -> usize {
+    v.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i)
+}
+
+/// `log Σ_j exp(x[i, j])` per row, `[rows]`.
+fn log_sum_exp_rows<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 1> {
+    let [n, _] = x.dims();
+    let max = x.clone().max_dim(1).detach();
+    ((x - max.clone()).exp().sum_dim(1).log() + max).reshape([n])
+}
+
+/// Starting weights: towers and reader from HF checkpoints.
+pub fn init<B: Backend>(cfg: &PretrainConfig, device: &B::Device) -> Result<(Realm<B>, Configs)> {
+    let q = ragl_model::checkpoint::load::<B>(&cfg.model.query, device)?;
+    let d = ragl_model::checkpoint::load::<B>(cfg.doc_dir(), device)?;
+    let r = ragl_model::checkpoint::load::<B>(&cfg.model.reader, device)?;
+    let head = r.mlm.ok_or_else(|| {
+        Error::Mismatch(format!(
+            "{}: the reader needs an MLM head (a BertForMaskedLM checkpoint)",
+            cfg.model.reader.display()
+        ))
+    })?;
+    if q.config.hidden_size != d.config.hidden_size {
+        return Err(Error::Mismatch(
+            "the query and doc towers must have the same hidden size".into(),
+        ));
+    }
+    let configs = Configs {
+        query: q.config,
+        doc: d.config,
+        reader: r.config,
+    };
+    Ok((
+        Realm {
+            query: q.bert,
+            doc: d.bert,
+            reader: MlmReader {
+                bert: r.bert,
+                head,
+            },
+        },
+        configs,
+    ))
+}
+
+/// The BERT configurations of the three parts (to rebuild skeletons when loading).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Configs {
+    pub query: BertConfig,
+    pub doc: BertConfig,
+    pub reader: BertConfig,
+}
+
+/// One progress report.
+#[derive(Debug, Clone, Copy)]
+pub struct PretrainReport {
+    pub step: u64,
+    pub total: u64,
+    pub loss: f64,
+    pub accuracy: f64,
+    pub utility: f64,
+    pub staleness: u64,
+    pub refreshes: u64,
+}
+
+/// Held-out measures.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct EvalReport {
+    pub step: u64,
+    pub examples: usize,
+    pub loss: f64,
+    pub token_accuracy: f64,
+    pub span_accuracy: f64,
+    pub null_token_accuracy: f64,
+    pub null_span_accuracy: f64,
+    pub utility: f64,
+}
+
+/// Evaluates `model` (no gradient) on `examples`.
+pub fn evaluate<B: Backend>(
+    model: &Realm<B>,
+    ctx: &StepContext,
+    examples: &[&MaskedExample],
+    snap: &Snapshot,
+    batch: usize,
+    step: u64,
+) -> EvalReport {
+    let mut rng = Rng::new(ctx.cfg.train.seed ^ 0xE7A1);
+    let mut sum = BatchStats::default();
+    let (mut loss, mut util) = (0f64, 0f64);
+    for chunk in examples.chunks(batch.max(1)) {
+        let (_, s) = batch_loss(model, ctx, chunk, snap, &mut rng, false);
+        loss += s.loss * s.examples as f64;
+        util += s.utility * s.examples as f64;
+        sum.examples += s.examples;
+        sum.tokens += s.tokens;
+        sum.tokens_right += s.tokens_right;
+        sum.spans_right += s.spans_right;
+        sum.null_tokens_right += s.null_tokens_right;
+        sum.null_spans_right += s.null_spans_right;
+    }
+    let n = sum.examples.max(1) as f64;
+    let t = sum.tokens.max(1) as f64;
+    EvalReport {
+        step,
+        examples: sum.examples,
+        loss: loss / n,
+        token_accuracy: 100.0 * sum.tokens_right as f64 / t,
+        span_accuracy: 100.0 * sum.spans_right as f64 / n,
+        null_token_accuracy: 100.0 * sum.null_tokens_right as f64 / t,
+        null_span_accuracy: 100.0 * sum.null_spans_right as f64 / n,
+        utility: util / n,
+    }
+}
+
+/// The training / held-out split: a seeded shuffle, the last `heldout` held out.
+pub fn split(n: usize, heldout: usize, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut order: Vec<usize> = (0..n).collect();
+    Rng::new(seed ^ 0x5EED_5917).shuffle(&mut order);
+    let h = heldout.min(n.saturating_sub(1));
+    let held = order.split_off(n - h);
+    (order, held)
+}
+
+/// The examples of step `step` (0-based): epochs of a seeded shuffle, the last partial batch
+/// of each epoch dropped, so the position is a function of the step alone.
+pub fn batch_at(train: &[usize], batch: usize, seed: u64, step: u64) -> Vec<usize> {
+    let per_epoch = (train.len() / batch.max(1)).max(1) as u64;
+    let epoch = step / per_epoch;
+    let pos = (step % per_epoch) as usize;
+    let mut order = train.to_vec();
+    Rng::new(seed ^ (epoch + 1).wrapping_mul(0x9E37_79B9)).shuffle(&mut order);
+    order[pos * batch..(pos * batch + batch).min(order.len())].to_vec()
+}
+
+const CKPT_KIND: &str = "realm-pretrain-checkpoint";
+const CKPT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CkptState {
+    step: u64,
+    snapshot_step: u64,
+    dim: usize,
+    refreshes: u64,
+    elapsed_secs: f64,
+    configs: Configs,
+}
+
+fn save_checkpoint<B: AutodiffBackend, O: Optimizer<Realm<B>, B>>(
+    dir: &Path,
+    model: &Realm<B>,
+    optim: &O,
+    state: &CkptState,
+    snap: &Snapshot,
+) -> Result<()> {
+    let staging = ragl_core::atomic::temp_path(dir);
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging).map_err(|e| ragl_core::Error::io(&staging, e))?;
+    let rec = Recorder::new();
+    model
+        .clone()
+        .save_file(staging.join("model"), &rec)
+        .map_err(|e| Error::Mismatch(format!("saving {}: {e}", staging.display())))?;
+    rec.record(optim.to_record(), staging.join("optim"))
+        .map_err(|e| Error::Mismatch(format!("saving {}: {e}", staging.display())))?;
+    let bytes: Vec<u8> = snap.vectors.iter().flat_map(|x| x.to_le_bytes()).collect();
+    std::fs::write(staging.join("index.f32"), bytes)
+        .map_err(|e| ragl_core::Error::io(&staging, e))?;
+    let mut m = ragl_core::manifest::Manifest::new(CKPT_KIND, CKPT_VERSION);
+    m.config = serde_json::to_value(state).expect("state serialises");
+    for f in ["model.mpk", "optim.mpk", "index.f32"] {
+        m.add_file(&staging, f)?;
+    }
+    m.write(&staging)?;
+    ragl_core::atomic::publish_dir(&staging, dir)?;
+    Ok(())
+}
+
+type Loaded<B, O> = (Realm<B>, O, CkptState, Snapshot);
+
+fn load_checkpoint<B: AutodiffBackend, O: Optimizer<Realm<B>, B>>(
+    dir: &Path,
+    optim: O,
+    device: &B::Device,
+) -> Result<Loaded<B, O>> {
+    let m = ragl_core::manifest::Manifest::open_checked(dir, CKPT_KIND, CKPT_VERSION, None)?;
+    m.verify_files(dir)?;
+    let state: CkptState = serde_json::from_value(m.config.clone())
+        .map_err(|e| Error::Mismatch(format!("{}: {e}", dir.display())))?;
+    let skeleton = skeleton::<B>(&state.configs, device);
+    let rec = Recorder::new();
+    let model = skeleton
+        .load_file(dir.join("model"), &rec, device)
+        .map_err(|e| Error::Mismatch(format!("{}: {e}", dir.display())))?;
+    let orec = rec
+        .load(dir.join("optim"), device)
+        .map_err(|e| Error::Mismatch(format!("{}: {e}", dir.display())))?;
+    let optim = optim.load_record(orec);
+    let bytes = std::fs::read(dir.join("index.f32")).map_err(|e| ragl_core::Error::io(dir, e))?;
+    let vectors = bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let snap = Snapshot {
+        step: state.snapshot_step,
+        dim: state.dim,
+        vectors,
+    };
+    Ok((model, optim, state, snap))
+}
+
+fn skeleton<B: Backend>(c: &Configs, device: &B::Device) -> Realm<B> {
+    let (query, _) = c.query.init::<B>(false, device);
+    let (doc, _) = c.doc.init::<B>(false, device);
+    let (bert, head) = c.reader.init::<B>(false, device);
+    Realm {
+        query,
+        doc,
+        reader: MlmReader { bert, head },
+    }
+}
+
+/// Writes the three parts in HF layout under `dir/{query,doc,reader}`, each with its source
+/// tokenizer and pooling files, so `ragl index build --model dir/doc` and `ragl finetune-qa`
+/// start from them.
+pub fn export<B: Backend>(
+    model: &Realm<B>,
+    configs: &Configs,
+    cfg: &PretrainConfig,
+    dir: &Path,
+) -> Result<()> {
+    let parts: [(&str, &Bert<B>, &BertConfig, &Path, bool); 3] = [
+        ("query", &model.query, &configs.query, &cfg.model.query, false),
+        ("doc", &model.doc, &configs.doc, cfg.doc_dir(), false),
+        (
+            "reader",
+            &model.reader.bert,
+            &configs.reader,
+            &cfg.model.reader,
+            true,
+        ),
+    ];
+    for (name, bert, config, src, mlm) in parts {
+        let out = dir.join(name);
+        let head = mlm.then_some(&model.reader.head);
+        ragl_model::checkpoint::save(&out, config, bert, head)?;
+        for f in [
+            "tokenizer.json",
+            "vocab.txt",
+            "tokenizer_config.json",
+            "special_tokens_map.json",
+            "modules.json",
+            "1_Pooling/config.json",
+        ] {
+            let from = src.join(f);
+            if from.is_file() {
+                let to = out.join(f);
+                if let Some(p) = to.parent() {
+                    std::fs::create_dir_all(p).map_err(|e| ragl_core::Error::io(p, e))?;
+                }
+                std::fs::copy(&from, &to).map_err(|e| ragl_core::Error::io(&to, e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct PretrainSummary {
+    pub steps: u64,
+    pub resumed_from: Option<u64>,
+    pub refreshes: u64,
+    pub minutes: f64,
+    pub first: Option<EvalReport>,
+    pub last: Option<EvalReport>,
+}
+
+const METRICS_HEADER: &str = "step,lr,loss,token_acc,span_acc,utility,null_token_acc,index_step,staleness,stale_gap,refresh,secs";
+const EVAL_HEADER: &str = "step,examples,loss,token_acc,span_acc,null_token_acc,null_span_acc,utility";
+
+/// Keeps the header and the rows of steps ≤ `step` (a resumed run rewrites what follows).
+fn truncate_csv(path: &Path, header: &str, step: u64) -> Result<()> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut out = String::from(header);
+    out.push('\n');
+    for line in text.lines().skip(1) {
+        let s: u64 = line
+            .split(',')
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(u64::MAX);
+        if s <= step {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    ragl_core::atomic::write_bytes_atomic(path, out.as_bytes())?;
+    Ok(())
+}
+
+fn append(path: &Path, line: &str) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| ragl_core::Error::io(path, e))?;
+    writeln!(f, "{line}").map_err(|e| ragl_core::Error::io(path, e))?;
+    Ok(())
+}
+
+/// A refresh the background thread is working on.
+struct Refresher<B: Backend> {
+    jobs: mpsc::Sender<(u64, Bert<B>)>,
+    done: mpsc::Receiver<Snapshot>,
+    busy: bool,
+}
+
+fn spawn_refresher<B: Backend>(
+    corpus: std::sync::Arc<Vec<Encoded>>,
+    m: PretrainModel,
+    pad: u32,
+    batch: usize,
+    device: B::Device,
+) -> Refresher<B>
+where
+    Bert<B>: Send + 'static,
+{
+    let (jobs, rx) = mpsc::channel::<(u64, Bert<B>)>();
+    let (tx, done) = mpsc::channel();
+    std::thread::spawn(move || {
+        while let Ok((step, doc)) = rx.recv() {
+            let dim = doc.hidden_size();
+            let vectors = embed_corpus(&doc, &corpus, &m, pad, batch, &device);
+            if tx.send(Snapshot { step, dim, vectors }).is_err() {
+                break;
+            }
+        }
+    });
+    Refresher {
+        jobs,
+        done,
+        busy: false,
+    }
+}
+
+/// Trains from `cfg` into `run_dir`, resuming from `run_dir/checkpoint` when it is there.
+/// `max_steps` / `max_minutes` override the config's (to stop a run early; the schedule
+/// still follows the config's `max_steps`).
+pub fn pretrain<B: AutodiffBackend>(
+    cfg: &PretrainConfig,
+    run_dir: &Path,
+    device: &B::Device,
+    stop_after: Option<u64>,
+    mut progress: impl FnMut(PretrainReport),
+    mut on_eval: impl FnMut(&EvalReport),
+) -> Result<PretrainSummary>
+where
+    Bert<B::InnerBackend>: Send + 'static,
+{
+    let t0 = Instant::now();
+    let t = &cfg.train;
+    let m = &cfg.model;
+    B::seed(device, t.seed);
+    std::fs::create_dir_all(run_dir).map_err(|e| ragl_core::Error::io(run_dir, e))?;
+    let cfg_path = run_dir.join("config.json");
+    let cfg_json = serde_json::to_vec_pretty(cfg).expect("config serialises");
+    let ckpt_dir = run_dir.join("checkpoint");
+    if ckpt_dir.exists() {
+        let old = std::fs::read(&cfg_path).map_err(|e| ragl_core::Error::io(&cfg_path, e))?;
+        let old: PretrainConfig = serde_json::from_slice(&old)
+            .map_err(|e| Error::Mismatch(format!("{}: {e}", cfg_path.display())))?;
+        if old.data != cfg.data || old.model != cfg.model || old.refresh != cfg.refresh {
+            return Err(Error::Mismatch(format!(
+                "{} holds a run with another configuration; use a new --run directory",
+                run_dir.display()
+            )));
+        }
+    }
+    ragl_core::atomic::write_bytes_atomic(&cfg_path, &cfg_json)?;
+
+    let tower_tok = TextTokenizer::from_dir(&m.query, m.doc_max_len)?;
+    let reader_tok = TextTokenizer::from_dir(&m.reader, 512)?;
+    if tower_tok.vocab_size() != reader_tok.vocab_size()
+        || tower_tok.token_to_id("[MASK]") != reader_tok.token_to_id("[MASK]")
+    {
+        return Err(Error::Mismatch(format!(
+            "{} and {} have different vocabularies: the towers read the reader's masked ids",
+            m.query.display(),
+            m.reader.display()
+        )));
+    }
+    let sep = reader_tok
+        .token_to_id("[SEP]")
+        .ok_or_else(|| Error::Mismatch("the reader's tokenizer has no [SEP]".into()))?;
+    let corpus = Corpus::load(&cfg.data.passages, &tower_tok, &reader_tok)?;
+    let examples = read_examples(&cfg.data.examples)?;
+    if let Some(e) = examples
+        .iter()
+        .find(|e| !corpus.row_of.contains_key(&e.passage_id))
+    {
+        return Err(Error::Mismatch(format!(
+            "{}: example {} comes from passage {:?}, which {} does not have",
+            cfg.data.examples.display(),
+            e.id,
+            e.passage_id,
+            cfg.data.passages.display()
+        )));
+    }
+    let (train_ix, held_ix) = split(examples.len(), cfg.data.heldout, t.seed);
+    let held: Vec<&MaskedExample> = held_ix.iter().map(|&i| &examples[i]).collect();
+    let ctx = StepContext {
+        cfg,
+        corpus: &corpus,
+        tower_pad: tower_tok.pad_id,
+        reader_pad: reader_tok.pad_id,
+        sep,
+    };
+
+    let mut optim_cfg = AdamWConfig::new()
+        .with_weight_decay(t.weight_decay)
+        .with_epsilon(1e-8);
+    if t.clip_norm > 0.0 {
+        optim_cfg = optim_cfg.with_grad_clipping(Some(GradientClippingConfig::Norm(t.clip_norm)));
+    }
+    let optim = optim_cfg.init::<B, Realm<B>>();
+    let metrics = run_dir.join("metrics.csv");
+    let evals = run_dir.join("eval.csv");
+    let (mut model, mut optim, mut snap, configs, mut step, mut refreshes, resumed, elapsed0) =
+        if ckpt_dir.exists() {
+            let (model, optim, st, snap) = load_checkpoint::<B, _>(&ckpt_dir, optim, device)?;
+            truncate_csv(&metrics, METRICS_HEADER, st.step)?;
+            truncate_csv(&evals, EVAL_HEADER, st.step)?;
+            let s = st.step;
+            (
+                model,
+                optim,
+                snap,
+                st.configs,
+                s,
+                st.refreshes,
+                Some(s),
+                st.elapsed_secs,
+            )
+        } else {
+            let (model, configs) = init::<B>(cfg, device)?;
+            let inner = model.doc.valid();
+            let vectors = embed_corpus(
+                &inner,
+                &corpus.tower,
+                m,
+                tower_tok.pad_id,
+                cfg.refresh.batch_size,
+                device,
+            );
+            let snap = Snapshot {
+                step: 0,
+                dim: inner.hidden_size(),
+                vectors,
+            };
+            truncate_csv(&metrics, METRICS_HEADER, 0)?;
+            truncate_csv(&evals, EVAL_HEADER, 0)?;
+            (model, optim, snap, configs, 0, 0, None, 0.0)
+        };
+    let elapsed = |t0: &Instant| elapsed0 + t0.elapsed().as_secs_f64();
+
+    let refreshing = cfg.refresh.every > 0 && m.retrieval == Retrieval::Dense;
+    let mut refresher = (refreshing && cfg.refresh.mode == RefreshMode::Async).then(|| {
+        spawn_refresher::<B::InnerBackend>(
+            std::sync::Arc::new(corpus.tower.clone()),
+            m.clone(),
+            tower_tok.pad_id,
+            cfg.refresh.batch_size,
+            device.clone(),
+        )
+    });
+    let total = t.max_steps;
+    let stop = stop_after.map_or(total, |s| s.min(total));
+    let lr_at = |s: u64| -> f64 {
+        let w = t.warmup.max(1);
+        if s < w {
+            t.lr * s as f64 / w as f64
+        } else {
+            t.lr * (total.saturating_sub(s) as f64 / (total - w.min(total)).max(1) as f64)
+        }
+    };
+    let eval_batch = t.batch.max(1) * 2;
+    let mut summary = PretrainSummary {
+        steps: step,
+        resumed_from: resumed,
+        refreshes,
+        minutes: 0.0,
+        first: None,
+        last: None,
+    };
+    if resumed.is_none() {
+        let e = evaluate(&model.valid(), &ctx, &held, &snap, eval_batch, 0);
+        append(&evals, &eval_line(&e))?;
+        on_eval(&e);
+        summary.first = Some(e);
+    }
+    while step < stop {
+        if t.max_minutes.is_some_and(|mm| t0.elapsed().as_secs_f64() / 60.0 >= mm) {
+            break;
+        }
+        let mut event = String::new();
+        // Swap in a finished refresh (never wait for one).
+        if let Some(r) = refresher.as_mut()
+            && r.busy
+            && let Ok(s) = r.done.try_recv()
+        {
+            r.busy = false;
+            event = format!("swap@{}", s.step);
+            snap = s;
+            refreshes += 1;
+        }
+        if refreshing && step > 0 && step.is_multiple_of(cfg.refresh.every) {
+            match refresher.as_mut() {
+                Some(r) if !r.busy => {
+                    r.jobs
+                        .send((step, model.doc.valid()))
+                        .map_err(|_| Error::Mismatch("the refresh thread stopped".into()))?;
+                    r.busy = true;
+                    event = if event.is_empty() {
+                        "start".into()
+                    } else {
+                        format!("{event}+start")
+                    };
+                }
+                Some(_) => event = format!("{event}skip"),
+                None => {
+                    let inner = model.doc.valid();
+                    snap = Snapshot {
+                        step,
+                        dim: inner.hidden_size(),
+                        vectors: embed_corpus(
+                            &inner,
+                            &corpus.tower,
+                            m,
+                            tower_tok.pad_id,
+                            cfg.refresh.batch_size,
+                            device,
+                        ),
+                    };
+                    refreshes += 1;
+                    event = format!("sync@{step}");
+                }
+            }
+        }
+        let ix = batch_at(&train_ix, t.batch, t.seed, step);
+        let batch: Vec<&MaskedExample> = ix.iter().map(|&i| &examples[i]).collect();
+        let mut rng = Rng::new(t.seed ^ step.wrapping_mul(0xA24B_AED4_963E_E407));
+        step += 1;
+        let (loss, s) = batch_loss(&model, &ctx, &batch, &snap, &mut rng, true);
+        let lr = lr_at(step);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(lr, model, grads);
+        let staleness = step - 1 - snap.step;
+        let acc = 100.0 * s.tokens_right as f64 / s.tokens.max(1) as f64;
+        append(
+            &metrics,
+            &format!(
+                "{step},{lr:.3e},{:.5},{acc:.2},{:.2},{:.5},{:.2},{},{staleness},{:.5},{event},{:.1}",
+                s.loss,
+                100.0 * s.spans_right as f64 / s.examples.max(1) as f64,
+                s.utility,
+                100.0 * s.null_tokens_right as f64 / s.tokens.max(1) as f64,
+                snap.step,
+                s.stale_gap,
+                elapsed(&t0)
+            ),
+        )?;
+        progress(PretrainReport {
+            step,
+            total,
+            loss: s.loss,
+            accuracy: acc,
+            utility: s.utility,
+            staleness,
+            refreshes,
+        });
+        let eval_now = t.eval_every > 0 && step.is_multiple_of(t.eval_every);
+        if eval_now || step == stop {
+            let e = evaluate(&model.valid(), &ctx, &held, &snap, eval_batch, step);
+            append(&evals, &eval_line(&e))?;
+            on_eval(&e);
+            summary.last = Some(e);
+        }
+        if (t.save_every > 0 && step.is_multiple_of(t.save_every)) || step == stop {
+            let st = CkptState {
+                step,
+                snapshot_step: snap.step,
+                dim: snap.dim,
+                refreshes,
+                elapsed_secs: elapsed(&t0),
+                configs: configs.clone(),
+            };
+            save_checkpoint(&ckpt_dir, &model, &optim, &st, &snap)?;
+        }
+    }
+    if step >= total || stop_after.is_some_and(|s| step >= s) {
+        export(&model.valid(), &configs, cfg, &run_dir.join("export"))?;
+    }
+    summary.steps = step;
+    summary.refreshes = refreshes;
+    summary.minutes = t0.elapsed().as_secs_f64() / 60.0;
+    Ok(summary)
+}
+
+fn eval_line(e: &EvalReport) -> String {
+    format!(
+        "{},{},{:.5},{:.2},{:.2},{:.2},{:.2},{:.5}",
+        e.step,
+        e.examples,
+        e.loss,
+        e.token_accuracy,
+        e.span_accuracy,
+        e.null_token_accuracy,
+        e.null_span_accuracy,
+        e.utility
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_depend_on_the_step_alone() {
+        let train: Vec<usize> = (0..10).collect();
+        let a = batch_at(&train, 3, 7, 4);
+        let b = batch_at(&train, 3, 7, 4);
+        assert_eq!(a, b);
+        // An epoch is 3 batches (the tenth example is dropped); every batch of an epoch is
+        // distinct.
+        let e: Vec<usize> = (0..3).flat_map(|s| batch_at(&train, 3, 7, s)).collect();
+        let mut u = e.clone();
+        u.sort_unstable();
+        u.dedup();
+        assert_eq!(u.len(), 9);
+        assert_ne!(batch_at(&train, 3, 7, 0), batch_at(&train, 3, 7, 3));
+    }
+
+    #[test]
+    fn split_holds_out_the_asked_number() {
+        let (tr, he) = split(100, 10, 1);
+        assert_eq!((tr.len(), he.len()), (90, 10));
+        let mut all: Vec<usize> = tr.iter().chain(&he).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..100).collect::<Vec<_>>());
+    }
+}

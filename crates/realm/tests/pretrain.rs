@@ -1,0 +1,214 @@
+//! `pretrain` end to end on a world made here: tiny BERTs in Hugging Face layout, passages
+//! that state each person's city twice (in two passages), and examples that mask the city
+//! in one of them, so the answer is only in the *other* passage once the own passage is
+//! excluded. Checks that the loss falls, that the index is refreshed in the background
+//! while training goes on, that the exported towers load as HF checkpoints, and that a run
+//! stopped and resumed continues exactly.
+
+use std::path::Path;
+
+use burn::backend::{Autodiff, Flex};
+use ragl_model::bert::BertConfig;
+use ragl_realm::pretrain::{self, PretrainConfig};
+
+type B = Flex;
+
+const NAMES: [&str; 6] = ["alice", "bob", "carol", "dave", "erin", "frank"];
+const CITIES: [&str; 6] = ["paris", "rome", "oslo", "lima", "cairo", "delhi"];
+const OTHER: &str = "lives in works moved to the city of . was born";
+
+fn vocab() -> Vec<String> {
+    let mut v: Vec<String> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    v.extend(NAMES.iter().chain(&CITIES).map(|s| s.to_string()));
+    v.extend(OTHER.split_whitespace().map(str::to_string));
+    v
+}
+
+fn bert_dir(dir: &Path, hidden: usize, seed: u64, mlm: bool) {
+    std::fs::create_dir_all(dir).unwrap();
+    let v = vocab();
+    std::fs::write(dir.join("vocab.txt"), v.join("\n") + "\n").unwrap();
+    let mut c = BertConfig::tiny(v.len());
+    c.hidden_size = hidden;
+    c.intermediate_size = 2 * hidden;
+    c.max_position_embeddings = 64;
+    let device = Default::default();
+    <B as burn::tensor::backend::Backend>::seed(&device, seed);
+    let (bert, head) = c.init::<B>(false, &device);
+    ragl_model::checkpoint::save(dir, &c, &bert, mlm.then_some(&head)).unwrap();
+}
+
+fn id(w: &str) -> u32 {
+    vocab().iter().position(|v| v == w).unwrap() as u32
+}
+
+fn world(p: &Path) {
+    bert_dir(&p.join("tower"), 16, 1, false);
+    bert_dir(&p.join("reader"), 32, 2, true);
+    let mut passages = String::new();
+    let mut examples = String::new();
+    for (i, (n, c)) in NAMES.iter().zip(CITIES).enumerate() {
+        let a = format!("{n} lives in {c} .");
+        let b = format!("{n} works in the city of {c} .");
+        for (j, t) in [a, b].iter().enumerate() {
+            passages += &(serde_json::json!({"id": format!("p{i}{j}"), "text": t}).to_string() + "\n");
+            // Mask the city (the second-to-last word) of this passage's sentence.
+            let words: Vec<&str> = t.split_whitespace().collect();
+            let mut ids = vec![id("[CLS]")];
+            ids.extend(words.iter().map(|w| id(w)));
+            ids.push(id("[SEP]"));
+            let pos = words.len() - 1; // [CLS] shifts by one: the city is at len-1.
+            ids[pos] = id("[MASK]");
+            examples += &(serde_json::json!({
+                "id": format!("p{i}{j}:s0"), "passage_id": format!("p{i}{j}"), "text": t,
+                "input_ids": ids, "masked_positions": [pos], "masked_ids": [id(c)],
+                "strategy": "salient"
+            })
+            .to_string()
+                + "\n");
+        }
+    }
+    std::fs::write(p.join("passages.jsonl"), passages).unwrap();
+    std::fs::write(p.join("examples.jsonl"), examples).unwrap();
+}
+
+fn config(p: &Path, refresh: &str, steps: u64) -> PretrainConfig {
+    let toml = format!(
+        r#"
+[data]
+examples = "{p}/examples.jsonl"
+passages = "{p}/passages.jsonl"
+heldout = 2
+[model]
+query = "{p}/tower"
+reader = "{p}/reader"
+doc_max_len = 16
+reader_max_len = 32
+k = 2
+[refresh]
+every = 5
+mode = "{refresh}"
+batch_size = 4
+[train]
+lr = 3e-3
+warmup = 3
+batch = 4
+max_steps = {steps}
+eval_every = 10
+save_every = 5
+"#,
+        p = p.display()
+    );
+    let path = p.join(format!("{refresh}.toml"));
+    std::fs::write(&path, toml).unwrap();
+    PretrainConfig::from_toml(&path).unwrap()
+}
+
+fn column(run: &Path, name: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let c = header.iter().position(|h| *h == name).unwrap();
+    lines
+        .map(|l| l.split(',').nth(c).unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn pretraining_learns_refreshes_and_exports() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    world(p);
+    let cfg = config(p, "async", 40);
+    let run = p.join("run");
+    let mut evals = Vec::new();
+    let s = pretrain::pretrain::<Autodiff<B>>(
+        &cfg,
+        &run,
+        &Default::default(),
+        None,
+        |_| {},
+        |e| evals.push(*e),
+    )
+    .unwrap();
+    assert_eq!(s.steps, 40);
+    // Held out at step 0, 10, 20, 30, 40.
+    assert_eq!(evals.len(), 5);
+    let loss: Vec<f64> = column(&run, "loss")
+        .iter()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let head: f64 = loss[..8].iter().sum::<f64>() / 8.0;
+    let tail: f64 = loss[32..].iter().sum::<f64>() / 8.0;
+    assert!(tail < 0.7 * head, "loss {head} -> {tail}");
+    // Refreshes were started every 5 steps and swapped in without stopping training.
+    let events = column(&run, "refresh");
+    assert!(events.iter().any(|e| e.contains("start")), "{events:?}");
+    assert!(events.iter().any(|e| e.contains("swap")), "{events:?}");
+    assert!(s.refreshes >= 1);
+    // Staleness is counted from the snapshot in use.
+    let st: Vec<u64> = column(&run, "staleness")
+        .iter()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert_eq!(st[0], 0);
+    assert!(st.iter().any(|&x| x > 0));
+    for part in ["query", "doc", "reader"] {
+        let c = ragl_model::checkpoint::load::<B>(&run.join("export").join(part), &Default::default())
+            .unwrap();
+        assert_eq!(c.mlm.is_some(), part == "reader");
+    }
+    // Another configuration in the same run directory is refused.
+    let mut other = cfg.clone();
+    other.model.k = 1;
+    assert!(
+        pretrain::pretrain::<Autodiff<B>>(&other, &run, &Default::default(), None, |_| {}, |_| {})
+            .is_err()
+    );
+}
+
+#[test]
+fn a_resumed_run_continues_exactly() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    world(p);
+    let cfg = config(p, "sync", 20);
+    let straight = p.join("straight");
+    pretrain::pretrain::<Autodiff<B>>(&cfg, &straight, &Default::default(), None, |_| {}, |_| {})
+        .unwrap();
+    let resumed = p.join("resumed");
+    let first = pretrain::pretrain::<Autodiff<B>>(
+        &cfg,
+        &resumed,
+        &Default::default(),
+        Some(10),
+        |_| {},
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(first.steps, 10);
+    let second =
+        pretrain::pretrain::<Autodiff<B>>(&cfg, &resumed, &Default::default(), None, |_| {}, |_| {})
+            .unwrap();
+    assert_eq!((second.resumed_from, second.steps), (Some(10), 20));
+    for col in ["loss", "token_acc", "utility", "index_step", "stale_gap"] {
+        assert_eq!(column(&straight, col), column(&resumed, col), "{col}");
+    }
+}
+
+#[test]
+fn bad_examples_are_refused_with_their_line() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    world(p);
+    let bad = p.join("bad.jsonl");
+    let good = std::fs::read_to_string(p.join("examples.jsonl")).unwrap();
+    let first = good.lines().next().unwrap();
+    std::fs::write(&bad, format!("{first}\n{{\"id\": 3}}\n")).unwrap();
+    let e = pretrain::read_examples(&bad).unwrap_err();
+    assert!(e.is_bad_input());
+    assert!(e.to_string().contains(":2"), "{e}");
+}
