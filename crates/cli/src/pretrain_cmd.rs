@@ -77,8 +77,14 @@ where
                 &bar,
                 format!(
                     "step {}: held-out ({} examples) loss {:.3}, token accuracy {:.2}% (null document only {:.2}%), span accuracy {:.2}% (null {:.2}%), utility {:.3}",
-                    e.step, e.examples, e.loss, e.token_accuracy, e.null_token_accuracy,
-                    e.span_accuracy, e.null_span_accuracy, e.utility
+                    e.step,
+                    e.examples,
+                    e.loss,
+                    e.token_accuracy,
+                    e.null_token_accuracy,
+                    e.span_accuracy,
+                    e.null_span_accuracy,
+                    e.utility
                 ),
             )
         },

@@ -83,7 +83,10 @@ impl<B: Backend> MlmReader<B> {
         let logp = log_softmax(self.head.logits(&self.bert, sel), 1);
         let tok = logp
             .clone()
-            .gather(1, Tensor::from_data(TensorData::new(labels, [r, 1]), &device))
+            .gather(
+                1,
+                Tensor::from_data(TensorData::new(labels, [r, 1]), &device),
+            )
             .reshape([r]);
         // Sum the token log-likelihoods of each pair with a 0/1 [pairs, rows] matrix: one
         // matmul instead of a slice per pair.

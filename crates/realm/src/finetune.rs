@@ -165,7 +165,9 @@ pub fn init<B: Backend>(
 ) -> Result<Loaded<B>> {
     let recorded: Option<EncoderSpec> = serde_json::from_value(index.meta.encoder.clone()).ok();
     let spec = match (&cfg.model.query, recorded) {
-        (Some(q), Some(r)) => EncoderSpec::resolve(q, Some(r.pooling), Some(r.normalize), r.max_len),
+        (Some(q), Some(r)) => {
+            EncoderSpec::resolve(q, Some(r.pooling), Some(r.normalize), r.max_len)
+        }
         (Some(q), None) => EncoderSpec::resolve(q, None, None, 64),
         (None, Some(r)) => r,
         (None, None) => {
@@ -312,37 +314,60 @@ fn predict_with<B: Backend>(
     batch: usize,
     mut progress: impl FnMut(usize),
 ) -> Result<Vec<Prediction>> {
-    let passages = ctx.passages;
+    use rayon::prelude::*;
+    // One batch's ops keep about one core busy on the CPU backend, so batches run side by
+    // side, as many as rayon has threads; order is kept.
+    let chunks: Vec<&[&str]> = questions.chunks(batch.max(1)).collect();
+    let width = rayon::current_num_threads().max(1);
     let mut out = Vec::with_capacity(questions.len());
-    for chunk in questions.chunks(batch.max(1)) {
-        let (items, rows) = retrieve(model, pooling, ctx, chunk, None)?;
-        let preds = model.predict(&items, pooling);
-        for ((best, rows), question) in preds.into_iter().zip(rows).zip(chunk) {
-            out.push(match best {
-                // Closed-book: the span is in the question, the only text there is.
-                Some(b) if rows.is_empty() => Prediction {
-                    text: question[b.bytes.0..b.bytes.1].to_string(),
-                    passage: None,
-                    score: b.score,
-                },
-                Some(b) => {
-                    let p = &passages[rows[b.doc] as usize];
-                    Prediction {
-                        text: p.text[b.bytes.0..b.bytes.1].to_string(),
-                        passage: Some(p.id.clone()),
-                        score: b.score,
-                    }
-                }
-                None => Prediction {
-                    text: String::new(),
-                    passage: None,
-                    score: f32::NEG_INFINITY,
-                },
-            });
+    for group in chunks.chunks(width) {
+        let done: Vec<Result<Vec<Prediction>>> = group
+            .par_iter()
+            .map(|chunk| predict_chunk(model, pooling, ctx, chunk))
+            .collect();
+        for (chunk, r) in group.iter().zip(done) {
+            out.extend(r?);
+            progress(chunk.len());
         }
-        progress(chunk.len());
     }
     Ok(out)
+}
+
+fn predict_chunk<B: Backend>(
+    model: &OpenQa<B>,
+    pooling: QueryPooling,
+    ctx: &RetrievalContext,
+    chunk: &[&str],
+) -> Result<Vec<Prediction>> {
+    let passages = ctx.passages;
+    let (items, rows) = retrieve(model, pooling, ctx, chunk, None)?;
+    let preds = model.predict(&items, pooling);
+    Ok(preds
+        .into_iter()
+        .zip(rows)
+        .zip(chunk)
+        .map(|((best, rows), question)| match best {
+            // Closed-book: the span is in the question, the only text there is.
+            Some(b) if rows.is_empty() => Prediction {
+                text: question[b.bytes.0..b.bytes.1].to_string(),
+                passage: None,
+                score: b.score,
+            },
+            Some(b) => {
+                let p = &passages[rows[b.doc] as usize];
+                Prediction {
+                    text: p.text[b.bytes.0..b.bytes.1].to_string(),
+                    passage: Some(p.id.clone()),
+                    score: b.score,
+                }
+            }
+            None => Prediction {
+                text: String::new(),
+                passage: None,
+                score: f32::NEG_INFINITY,
+            },
+        })
+        .collect())
 }
 
 /// Exact match of predictions against examples' answers.

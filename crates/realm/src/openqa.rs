@@ -49,7 +49,14 @@ impl<B: Backend> OpenQa<B> {
     /// Query vectors `[b, dim]` (with gradient when `B` is an autodiff backend).
     pub fn embed_queries(&self, queries: &[&Encoded], p: QueryPooling) -> Tensor<B, 2> {
         let device = self.reader.start.weight.device();
-        embed_encoded(&self.query, queries, p.pad_id, p.pooling, p.normalize, &device)
+        embed_encoded(
+            &self.query,
+            queries,
+            p.pad_id,
+            p.pooling,
+            p.normalize,
+            &device,
+        )
     }
 
     /// Retrieval scores `q·d_z` of each question's documents, `[k]` each.
@@ -215,8 +222,13 @@ pub fn retrieve<B: Backend>(
             }
         }
         for (title, text) in docs {
-            let input =
-                ragl_reader::span::prepare(ctx.reader_tokenizer, ctx.reader, questions[i], title, text)?;
+            let input = ragl_reader::span::prepare(
+                ctx.reader_tokenizer,
+                ctx.reader,
+                questions[i],
+                title,
+                text,
+            )?;
             if let Some(a) = answers {
                 gold.extend(a[i].gold_spans(&input, text));
             }

@@ -309,7 +309,11 @@ pub struct Corpus {
 }
 
 impl Corpus {
-    pub fn load(path: &Path, tower_tok: &TextTokenizer, reader_tok: &TextTokenizer) -> Result<Self> {
+    pub fn load(
+        path: &Path,
+        tower_tok: &TextTokenizer,
+        reader_tok: &TextTokenizer,
+    ) -> Result<Self> {
         let mut passages = Vec::new();
         for p in ragl_core::passage::Passages::open(&Input::from_arg(path), false)? {
             passages.push(p?);
@@ -458,14 +462,8 @@ fn choose_docs(
             })
             .collect(),
         Retrieval::Dense => {
-            let hits = ragl_index::exact::search(
-                &snap.vectors,
-                None,
-                snap.dim,
-                Metric::Ip,
-                q,
-                m.k + 1,
-            );
+            let hits =
+                ragl_index::exact::search(&snap.vectors, None, snap.dim, Metric::Ip, q, m.k + 1);
             batch
                 .iter()
                 .zip(hits)
@@ -525,11 +523,16 @@ pub fn batch_loss<B: Backend>(
             m.normalize,
             &device,
         );
-        let qh: Vec<f32> = q.clone().into_data().convert::<f32>().to_vec().expect("f32");
+        let qh: Vec<f32> = q
+            .clone()
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .expect("f32");
         let rows = choose_docs(ctx, batch, &qh, snap, rng);
         let k = rows.iter().map(Vec::len).min().unwrap_or(0);
         let rows: Vec<Vec<u32>> = rows.into_iter().map(|r| r[..k].to_vec()).collect();
-        let d = if rescore {
+        let d = if rescore || snap.vectors.is_empty() {
             let mut docs: Vec<&Encoded> = rows
                 .iter()
                 .flatten()
@@ -641,12 +644,7 @@ pub fn batch_loss<B: Backend>(
             / b as f64;
     }
     let pz: Vec<f32> = match log_pz {
-        Some(lp) => lp
-            .exp()
-            .into_data()
-            .convert::<f32>()
-            .to_vec()
-            .expect("f32"),
+        Some(lp) => lp.exp().into_data().convert::<f32>().to_vec().expect("f32"),
         None => vec![1.0; b],
     };
     let logp: Vec<f32> = scored
@@ -734,10 +732,7 @@ pub fn init<B: Backend>(cfg: &PretrainConfig, device: &B::Device) -> Result<(Rea
         Realm {
             query: q.bert,
             doc: d.bert,
-            reader: MlmReader {
-                bert: r.bert,
-                head,
-            },
+            reader: MlmReader { bert: r.bert, head },
         },
         configs,
     ))
@@ -930,7 +925,13 @@ pub fn export<B: Backend>(
     dir: &Path,
 ) -> Result<()> {
     let parts: [(&str, &Bert<B>, &BertConfig, &Path, bool); 3] = [
-        ("query", &model.query, &configs.query, &cfg.model.query, false),
+        (
+            "query",
+            &model.query,
+            &configs.query,
+            &cfg.model.query,
+            false,
+        ),
         ("doc", &model.doc, &configs.doc, cfg.doc_dir(), false),
         (
             "reader",
@@ -977,7 +978,8 @@ pub struct PretrainSummary {
 }
 
 const METRICS_HEADER: &str = "step,lr,loss,token_acc,span_acc,utility,null_token_acc,index_step,staleness,stale_gap,refresh,secs";
-const EVAL_HEADER: &str = "step,examples,loss,token_acc,span_acc,null_token_acc,null_span_acc,utility";
+const EVAL_HEADER: &str =
+    "step,examples,loss,token_acc,span_acc,null_token_acc,null_span_acc,utility";
 
 /// Keeps the header and the rows of steps ≤ `step` (a resumed run rewrites what follows).
 fn truncate_csv(path: &Path, header: &str, step: u64) -> Result<()> {
@@ -1145,14 +1147,19 @@ where
         } else {
             let (model, configs) = init::<B>(cfg, device)?;
             let inner = model.doc.valid();
-            let vectors = embed_corpus(
-                &inner,
-                &corpus.tower,
-                m,
-                tower_tok.pad_id,
-                cfg.refresh.batch_size,
-                device,
-            );
+            // Only MIPS reads the index.
+            let vectors = if m.retrieval == Retrieval::Dense {
+                embed_corpus(
+                    &inner,
+                    &corpus.tower,
+                    m,
+                    tower_tok.pad_id,
+                    cfg.refresh.batch_size,
+                    device,
+                )
+            } else {
+                Vec::new()
+            };
             let snap = Snapshot {
                 step: 0,
                 dim: inner.hidden_size(),
@@ -1200,7 +1207,9 @@ where
         summary.first = Some(e);
     }
     while step < stop {
-        if t.max_minutes.is_some_and(|mm| t0.elapsed().as_secs_f64() / 60.0 >= mm) {
+        if t.max_minutes
+            .is_some_and(|mm| t0.elapsed().as_secs_f64() / 60.0 >= mm)
+        {
             break;
         }
         let mut event = String::new();

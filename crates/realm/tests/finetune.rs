@@ -156,6 +156,40 @@ patience = 0
     let preds = finetune::predict(&l, &index, &passages, &qs, 5, 2, |_| {}).unwrap();
     let right = preds.iter().zip(&qa).filter(|(p, x)| p.text == x.1).count();
     assert_eq!(100.0 * right as f64 / qa.len() as f64, s.best_dev_em);
+    // The same model over a BM25 index of the same passages: the reader alone ranks the
+    // lexical top-k, and predictions come from those passages.
+    let bm25 = ragl_index::build::BuildSpec {
+        meta: ragl_index::artifact::IndexMeta {
+            index: ragl_index::artifact::IndexConfig::Bm25 {
+                bm25: Default::default(),
+            },
+            dim: 0,
+            encoder: serde_json::Value::Null,
+            query_fingerprint: None,
+            source_sha256: "test".into(),
+            shard: None,
+        },
+        model_fingerprint: None,
+        chunk_rows: 8,
+    };
+    let src = docs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Ok((format!("d{i}"), t.to_string())));
+    ragl_index::build::build_bm25(&p.join("bm25"), &bm25, src).unwrap();
+    let lexical = ragl_index::Index::open(&p.join("bm25")).unwrap();
+    let by_row = finetune::passages_by_row(&p.join("passages.jsonl"), &lexical).unwrap();
+    let preds = finetune::predict(&l, &lexical, &by_row, &qs, 2, 2, |_| {}).unwrap();
+    for (pr, q) in preds.iter().zip(&qs) {
+        let id = pr.passage.as_deref().expect("a passage");
+        let text = &by_row.iter().find(|x| x.id == id).unwrap().text;
+        assert!(text.contains(&pr.text), "{q}: {pr:?}");
+    }
+    // Closed-book (k = 0): no passage, and any answer is a span of the question.
+    let closed = finetune::predict(&l, &index, &passages, &qs, 0, 2, |_| {}).unwrap();
+    for (pr, q) in closed.iter().zip(&qs) {
+        assert!(pr.passage.is_none() && q.contains(&pr.text), "{q}: {pr:?}");
+    }
     // A foreign directory is refused.
     assert!(finetune::load::<B>(&p.join("index"), &Default::default()).is_err());
 }

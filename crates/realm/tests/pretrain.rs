@@ -54,7 +54,8 @@ fn world(p: &Path) {
         let a = format!("{n} lives in {c} .");
         let b = format!("{n} works in the city of {c} .");
         for (j, t) in [a, b].iter().enumerate() {
-            passages += &(serde_json::json!({"id": format!("p{i}{j}"), "text": t}).to_string() + "\n");
+            passages +=
+                &(serde_json::json!({"id": format!("p{i}{j}"), "text": t}).to_string() + "\n");
             // Mask the city (the second-to-last word) of this passage's sentence.
             let words: Vec<&str> = t.split_whitespace().collect();
             let mut ids = vec![id("[CLS]")];
@@ -157,8 +158,9 @@ fn pretraining_learns_refreshes_and_exports() {
     assert_eq!(st[0], 0);
     assert!(st.iter().any(|&x| x > 0));
     for part in ["query", "doc", "reader"] {
-        let c = ragl_model::checkpoint::load::<B>(&run.join("export").join(part), &Default::default())
-            .unwrap();
+        let c =
+            ragl_model::checkpoint::load::<B>(&run.join("export").join(part), &Default::default())
+                .unwrap();
         assert_eq!(c.mlm.is_some(), part == "reader");
     }
     // Another configuration in the same run directory is refused.
@@ -190,9 +192,15 @@ fn a_resumed_run_continues_exactly() {
     )
     .unwrap();
     assert_eq!(first.steps, 10);
-    let second =
-        pretrain::pretrain::<Autodiff<B>>(&cfg, &resumed, &Default::default(), None, |_| {}, |_| {})
-            .unwrap();
+    let second = pretrain::pretrain::<Autodiff<B>>(
+        &cfg,
+        &resumed,
+        &Default::default(),
+        None,
+        |_| {},
+        |_| {},
+    )
+    .unwrap();
     assert_eq!((second.resumed_from, second.steps), (Some(10), 20));
     for col in ["loss", "token_acc", "utility", "index_step", "stale_gap"] {
         assert_eq!(column(&straight, col), column(&resumed, col), "{col}");

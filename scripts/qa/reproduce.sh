@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Issue 6 as measured: SQuAD-open split, indexes, the fine-tuning runs and every prediction
+# whose exact match docs/RESULTS.md reports. Usage: scripts/qa/reproduce.sh [DATA_DIR]
+# (default ../shared/data) [MODELS_DIR] (default ../shared/models). Run from the repository
+# root after `cargo build --release`. Each stage is skipped when its output exists.
+set -euo pipefail
+DATA=${1:-../shared/data}
+MODELS=${2:-../shared/models}
+R=${RAGL:-target/release/ragl}
+S=$DATA/qa/squad/dev-v1.1.json
+M=$MODELS/all-minilm-l6-v2
+O=runs/squad-open
+Q=runs/qa
+mkdir -p $O $Q
+
+[ -f $O/test.jsonl ] || $R qa split -i $S --out-dir $O --seed 1
+[ -f $O/passages.jsonl ] || $R corpus chunk --input $S --output $O/passages.jsonl --tokenizer $M
+[ -d $O/index-minilm ] || $R index build --passages $O/passages.jsonl --model $M --out $O/index-minilm
+[ -d $O/index-bm25 ] || $R index build --passages $O/passages.jsonl --kind bm25 --out $O/index-bm25
+# The HNSW index over the very same vectors (exported from the exact index as .npy).
+if [ ! -d $O/index-minilm-hnsw ]; then
+  python3 scripts/qa/vectors_npy.py $O/index-minilm $O/minilm-vectors.npy
+  $R index build --vectors $O/minilm-vectors.npy --kind hnsw --graph-threads 1 --out $O/index-minilm-hnsw
+fi
+
+# (c) dense retrieval + MiniLM reader, and (a) closed-book, from configs/qa/.
+[ -d $Q/dense-minilm/best ] || $R finetune-qa --config configs/qa/squad-minilm.toml --run $Q/dense-minilm
+[ -d $Q/closed-book/best ] || $R finetune-qa --config configs/qa/squad-closed-book.toml --run $Q/closed-book
+
+pred() { # name checkpoint index k questions
+  local out=$Q/pred/$1.jsonl
+  mkdir -p $Q/pred
+  [ -f $out ] || { /usr/bin/time -f "$1: %e s" $R predict-qa --checkpoint $2 --index $3 --k $4 \
+      --passages $O/passages.jsonl --questions $5 -o $out; }
+  echo "$1: $($R eval qa --gold $5 --pred $out 2>&1 | tr '\n' ' ')"
+}
+pred c-dense-test $Q/dense-minilm/best $O/index-minilm 4 $O/test.jsonl
+pred c-hnsw-test $Q/dense-minilm/best $O/index-minilm-hnsw 4 $O/test.jsonl
+pred b-bm25-test $Q/dense-minilm/best $O/index-bm25 4 $O/test.jsonl
+pred a-closed-test $Q/closed-book/best $O/index-minilm 0 $O/test.jsonl
+pred c-nq-dev $Q/dense-minilm/best $O/index-minilm 4 $DATA/qa/nq-open/NQ-open.dev.jsonl
+pred c-webq-test $Q/dense-minilm/best $O/index-minilm 4 $DATA/qa/webquestions/test.json
+pred c-trec-test $Q/dense-minilm/best $O/index-minilm 4 $DATA/qa/curatedtrec/large2470-test.tsv
