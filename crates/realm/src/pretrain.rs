@@ -149,7 +149,11 @@ impl Default for RefreshConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PretrainTrain {
+    /// Peak learning rate of the towers (and of the reader unless `reader_lr` is set).
     pub lr: f64,
+    /// Peak learning rate of the reader (same schedule): a small reader such as bert-tiny
+    /// wants a larger one than the towers, which must not drift far from their index.
+    pub reader_lr: Option<f64>,
     pub warmup: u64,
     pub weight_decay: f32,
     pub clip_norm: f32,
@@ -168,6 +172,7 @@ impl Default for PretrainTrain {
     fn default() -> Self {
         PretrainTrain {
             lr: 1e-4,
+            reader_lr: None,
             warmup: 50,
             weight_decay: 0.01,
             clip_norm: 1.0,
@@ -844,7 +849,7 @@ struct CkptState {
 fn save_checkpoint<B: AutodiffBackend, O: Optimizer<Realm<B>, B>>(
     dir: &Path,
     model: &Realm<B>,
-    optim: &O,
+    optims: [&O; 2],
     state: &CkptState,
     snap: &Snapshot,
 ) -> Result<()> {
@@ -856,14 +861,16 @@ fn save_checkpoint<B: AutodiffBackend, O: Optimizer<Realm<B>, B>>(
         .clone()
         .save_file(staging.join("model"), &rec)
         .map_err(|e| Error::Mismatch(format!("saving {}: {e}", staging.display())))?;
-    rec.record(optim.to_record(), staging.join("optim"))
-        .map_err(|e| Error::Mismatch(format!("saving {}: {e}", staging.display())))?;
+    for (o, name) in optims.into_iter().zip(OPTIM_FILES) {
+        rec.record(o.to_record(), staging.join(name))
+            .map_err(|e| Error::Mismatch(format!("saving {}: {e}", staging.display())))?;
+    }
     let bytes: Vec<u8> = snap.vectors.iter().flat_map(|x| x.to_le_bytes()).collect();
     std::fs::write(staging.join("index.f32"), bytes)
         .map_err(|e| ragl_core::Error::io(&staging, e))?;
     let mut m = ragl_core::manifest::Manifest::new(CKPT_KIND, CKPT_VERSION);
     m.config = serde_json::to_value(state).expect("state serialises");
-    for f in ["model.mpk", "optim.mpk", "index.f32"] {
+    for f in ["model.mpk", "optim.mpk", "optim_reader.mpk", "index.f32"] {
         m.add_file(&staging, f)?;
     }
     m.write(&staging)?;
@@ -871,11 +878,14 @@ fn save_checkpoint<B: AutodiffBackend, O: Optimizer<Realm<B>, B>>(
     Ok(())
 }
 
-type Loaded<B, O> = (Realm<B>, O, CkptState, Snapshot);
+/// The towers' AdamW state and the reader's (two learning rates).
+const OPTIM_FILES: [&str; 2] = ["optim", "optim_reader"];
+
+type Loaded<B, O> = (Realm<B>, [O; 2], CkptState, Snapshot);
 
 fn load_checkpoint<B: AutodiffBackend, O: Optimizer<Realm<B>, B>>(
     dir: &Path,
-    optim: O,
+    optims: [O; 2],
     device: &B::Device,
 ) -> Result<Loaded<B, O>> {
     let m = ragl_core::manifest::Manifest::open_checked(dir, CKPT_KIND, CKPT_VERSION, None)?;
@@ -887,10 +897,14 @@ fn load_checkpoint<B: AutodiffBackend, O: Optimizer<Realm<B>, B>>(
     let model = skeleton
         .load_file(dir.join("model"), &rec, device)
         .map_err(|e| Error::Mismatch(format!("{}: {e}", dir.display())))?;
-    let orec = rec
-        .load(dir.join("optim"), device)
-        .map_err(|e| Error::Mismatch(format!("{}: {e}", dir.display())))?;
-    let optim = optim.load_record(orec);
+    let mut loaded = Vec::with_capacity(2);
+    for (o, name) in optims.into_iter().zip(OPTIM_FILES) {
+        let orec = rec
+            .load(dir.join(name), device)
+            .map_err(|e| Error::Mismatch(format!("{}: {e}", dir.display())))?;
+        loaded.push(o.load_record(orec));
+    }
+    let optims: [O; 2] = loaded.try_into().map_err(|_| ()).expect("two optimisers");
     let bytes = std::fs::read(dir.join("index.f32")).map_err(|e| ragl_core::Error::io(dir, e))?;
     let vectors = bytes
         .chunks_exact(4)
@@ -901,7 +915,7 @@ fn load_checkpoint<B: AutodiffBackend, O: Optimizer<Realm<B>, B>>(
         dim: state.dim,
         vectors,
     };
-    Ok((model, optim, state, snap))
+    Ok((model, optims, state, snap))
 }
 
 fn skeleton<B: Backend>(c: &Configs, device: &B::Device) -> Realm<B> {
@@ -1125,50 +1139,61 @@ where
     if t.clip_norm > 0.0 {
         optim_cfg = optim_cfg.with_grad_clipping(Some(GradientClippingConfig::Norm(t.clip_norm)));
     }
-    let optim = optim_cfg.init::<B, Realm<B>>();
+    let optims = [
+        optim_cfg.clone().init::<B, Realm<B>>(),
+        optim_cfg.init::<B, Realm<B>>(),
+    ];
     let metrics = run_dir.join("metrics.csv");
     let evals = run_dir.join("eval.csv");
-    let (mut model, mut optim, mut snap, configs, mut step, mut refreshes, resumed, elapsed0) =
-        if ckpt_dir.exists() {
-            let (model, optim, st, snap) = load_checkpoint::<B, _>(&ckpt_dir, optim, device)?;
-            truncate_csv(&metrics, METRICS_HEADER, st.step)?;
-            truncate_csv(&evals, EVAL_HEADER, st.step)?;
-            let s = st.step;
-            (
-                model,
-                optim,
-                snap,
-                st.configs,
-                s,
-                st.refreshes,
-                Some(s),
-                st.elapsed_secs,
+    let (
+        mut model,
+        [mut optim, mut optim_reader],
+        mut snap,
+        configs,
+        mut step,
+        mut refreshes,
+        resumed,
+        elapsed0,
+    ) = if ckpt_dir.exists() {
+        let (model, optims, st, snap) = load_checkpoint::<B, _>(&ckpt_dir, optims, device)?;
+        truncate_csv(&metrics, METRICS_HEADER, st.step)?;
+        truncate_csv(&evals, EVAL_HEADER, st.step)?;
+        let s = st.step;
+        (
+            model,
+            optims,
+            snap,
+            st.configs,
+            s,
+            st.refreshes,
+            Some(s),
+            st.elapsed_secs,
+        )
+    } else {
+        let (model, configs) = init::<B>(cfg, device)?;
+        let inner = model.doc.valid();
+        // Only MIPS reads the index.
+        let vectors = if m.retrieval == Retrieval::Dense {
+            embed_corpus(
+                &inner,
+                &corpus.tower,
+                m,
+                tower_tok.pad_id,
+                cfg.refresh.batch_size,
+                device,
             )
         } else {
-            let (model, configs) = init::<B>(cfg, device)?;
-            let inner = model.doc.valid();
-            // Only MIPS reads the index.
-            let vectors = if m.retrieval == Retrieval::Dense {
-                embed_corpus(
-                    &inner,
-                    &corpus.tower,
-                    m,
-                    tower_tok.pad_id,
-                    cfg.refresh.batch_size,
-                    device,
-                )
-            } else {
-                Vec::new()
-            };
-            let snap = Snapshot {
-                step: 0,
-                dim: inner.hidden_size(),
-                vectors,
-            };
-            truncate_csv(&metrics, METRICS_HEADER, 0)?;
-            truncate_csv(&evals, EVAL_HEADER, 0)?;
-            (model, optim, snap, configs, 0, 0, None, 0.0)
+            Vec::new()
         };
+        let snap = Snapshot {
+            step: 0,
+            dim: inner.hidden_size(),
+            vectors,
+        };
+        truncate_csv(&metrics, METRICS_HEADER, 0)?;
+        truncate_csv(&evals, EVAL_HEADER, 0)?;
+        (model, optims, snap, configs, 0, 0, None, 0.0)
+    };
     let elapsed = |t0: &Instant| elapsed0 + t0.elapsed().as_secs_f64();
 
     let refreshing = cfg.refresh.every > 0 && m.retrieval == Retrieval::Dense;
@@ -1191,6 +1216,7 @@ where
             t.lr * (total.saturating_sub(s) as f64 / (total - w.min(total)).max(1) as f64)
         }
     };
+    let reader_scale = t.reader_lr.map_or(1.0, |r| r / t.lr);
     let eval_batch = t.batch.max(1) * 2;
     let mut summary = PretrainSummary {
         steps: step,
@@ -1262,9 +1288,17 @@ where
         step += 1;
         let (loss, s) = batch_loss(&model, &ctx, &batch, &snap, &mut rng, true);
         let lr = lr_at(step);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(lr, model, grads);
-        let staleness = step - 1 - snap.step;
+        let mut g = loss.backward();
+        let reader_grads = GradientsParams::from_module(&mut g, &model.reader);
+        let tower_grads = GradientsParams::from_grads(g, &model);
+        model = optim.step(lr, model, tower_grads);
+        model = optim_reader.step(lr * reader_scale, model, reader_grads);
+        // Only MIPS reads the index; other modes have none to be stale.
+        let staleness = if m.retrieval == Retrieval::Dense {
+            step - 1 - snap.step
+        } else {
+            0
+        };
         let acc = 100.0 * s.tokens_right as f64 / s.tokens.max(1) as f64;
         append(
             &metrics,
@@ -1304,7 +1338,7 @@ where
                 elapsed_secs: elapsed(&t0),
                 configs: configs.clone(),
             };
-            save_checkpoint(&ckpt_dir, &model, &optim, &st, &snap)?;
+            save_checkpoint(&ckpt_dir, &model, [&optim, &optim_reader], &st, &snap)?;
         }
     }
     if step >= total || stop_after.is_some_and(|s| step >= s) {
