@@ -23,9 +23,23 @@ if [ ! -d $O/index-minilm-hnsw ]; then
   $R index build --vectors $O/minilm-vectors.npy --kind hnsw --graph-threads 1 --out $O/index-minilm-hnsw
 fi
 
-# (c) dense retrieval + MiniLM reader, and (a) closed-book, from configs/qa/.
-[ -d $Q/dense-minilm/best ] || $R finetune-qa --config configs/qa/squad-minilm.toml --run $Q/dense-minilm
+# (c) dense retrieval + MiniLM reader, stopped after the step-180 dev evaluation (its best
+# model then is kept as best-180), and (a) closed-book.
+if [ ! -d $Q/dense-minilm/best-180 ]; then
+  $R finetune-qa --config configs/qa/squad-minilm.toml --run $Q/dense-minilm --stop-after 180
+  cp -r $Q/dense-minilm/best $Q/dense-minilm/best-180
+fi
 [ -d $Q/closed-book/best ] || $R finetune-qa --config configs/qa/squad-closed-book.toml --run $Q/closed-book
+
+# Subsets: the first 500 test questions (paired BM25 / HNSW comparisons) and the first 300
+# questions of each foreign QA set (formats).
+S=$Q/sub
+mkdir -p $S
+head -500 $O/test.jsonl > $S/test500.jsonl
+head -300 $DATA/qa/nq-open/NQ-open.dev.jsonl > $S/nq300.jsonl
+head -300 $DATA/qa/curatedtrec/large2470-test.tsv > $S/trec300.tsv
+python3 -c "import json,sys; json.dump(json.load(open(sys.argv[1]))[:300], open(sys.argv[2],'w'))" \
+    $DATA/qa/webquestions/test.json $S/webq300.json
 
 pred() { # name checkpoint index k questions
   local out=$Q/pred/$1.jsonl
@@ -34,10 +48,13 @@ pred() { # name checkpoint index k questions
       --passages $O/passages.jsonl --questions $5 -o $out; }
   echo "$1: $($R eval qa --gold $5 --pred $out 2>&1 | tr '\n' ' ')"
 }
-pred c-dense-test $Q/dense-minilm/best $O/index-minilm 4 $O/test.jsonl
-pred c-hnsw-test $Q/dense-minilm/best $O/index-minilm-hnsw 4 $O/test.jsonl
-pred b-bm25-test $Q/dense-minilm/best $O/index-bm25 4 $O/test.jsonl
+C=$Q/dense-minilm/best-180
+pred c-exact-test $C $O/index-minilm 3 $O/test.jsonl
 pred a-closed-test $Q/closed-book/best $O/index-minilm 0 $O/test.jsonl
-pred c-nq-dev $Q/dense-minilm/best $O/index-minilm 4 $DATA/qa/nq-open/NQ-open.dev.jsonl
-pred c-webq-test $Q/dense-minilm/best $O/index-minilm 4 $DATA/qa/webquestions/test.json
-pred c-trec-test $Q/dense-minilm/best $O/index-minilm 4 $DATA/qa/curatedtrec/large2470-test.tsv
+head -500 $Q/pred/c-exact-test.jsonl > $Q/pred/c-exact-test500.jsonl
+echo "c-exact-test500: $($R eval qa --gold $S/test500.jsonl --pred $Q/pred/c-exact-test500.jsonl | tr '\n' ' ')"
+pred b-bm25-test500 $C $O/index-bm25 3 $S/test500.jsonl
+pred c-hnsw-test500 $C $O/index-minilm-hnsw 3 $S/test500.jsonl
+pred c-nq300 $C $O/index-minilm 1 $S/nq300.jsonl
+pred c-webq300 $C $O/index-minilm 1 $S/webq300.json
+pred c-trec300 $C $O/index-minilm 1 $S/trec300.tsv

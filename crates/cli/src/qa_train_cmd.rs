@@ -22,6 +22,10 @@ pub struct FinetuneArgs {
     run: PathBuf,
     #[arg(long)]
     max_steps: Option<u64>,
+    /// Stop after this many steps, the learning-rate schedule still following the config's
+    /// `max_steps`.
+    #[arg(long)]
+    stop_after: Option<u64>,
     #[arg(long)]
     max_minutes: Option<f64>,
     #[arg(long, default_value = "cpu")]
@@ -69,6 +73,9 @@ fn run_finetune<B: Backend>(a: &FinetuneArgs, device: B::Device) -> Result<()> {
     }
     if a.max_minutes.is_some() {
         cfg.train.max_minutes = a.max_minutes;
+    }
+    if a.stop_after.is_some() {
+        cfg.train.stop_after = a.stop_after;
     }
     let bar = ProgressBar::new(0);
     bar.set_style(

@@ -94,6 +94,9 @@ pub struct TrainConfig {
     pub batch_questions: usize,
     pub epochs: u64,
     pub max_steps: Option<u64>,
+    /// Stop after this many steps while the learning-rate schedule still follows
+    /// `max_steps` (a shorter run on the same schedule).
+    pub stop_after: Option<u64>,
     pub max_minutes: Option<f64>,
     pub seed: u64,
     pub dev_every: u64,
@@ -113,6 +116,7 @@ impl Default for TrainConfig {
             batch_questions: 4,
             epochs: 1,
             max_steps: None,
+            stop_after: None,
             max_minutes: None,
             seed: 1,
             dev_every: 200,
@@ -498,6 +502,7 @@ pub fn finetune<B: AutodiffBackend>(
         Rng::new(t.seed ^ (epoch + 1).wrapping_mul(0x9E37_79B9)).shuffle(&mut order);
         for chunk in order.chunks(bq) {
             if step >= total
+                || t.stop_after.is_some_and(|s| step >= s)
                 || t.max_minutes
                     .is_some_and(|m| t0.elapsed().as_secs_f64() / 60.0 >= m)
             {
@@ -519,7 +524,8 @@ pub fn finetune<B: AutodiffBackend>(
             };
             summary.no_gold += (chunk.len() - n) as u64;
             let mut dev_em = None;
-            if t.dev_every > 0 && (step.is_multiple_of(t.dev_every) || step == total) {
+            let last = step == total || t.stop_after == Some(step);
+            if t.dev_every > 0 && (step.is_multiple_of(t.dev_every) || last) {
                 let inner = model.valid();
                 let preds = predict_with(&inner, pooling, &ctx, &dev_questions, bq * 4, |_| {})?;
                 let em = exact_match(&preds, &dev)?;

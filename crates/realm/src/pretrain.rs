@@ -1015,6 +1015,12 @@ fn truncate_csv(path: &Path, header: &str, step: u64) -> Result<()> {
     Ok(())
 }
 
+/// The step of a CSV's last row.
+fn last_step_of(path: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().skip(1).last()?.split(',').next()?.parse().ok()
+}
+
 fn append(path: &Path, line: &str) -> Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .append(true)
@@ -1226,7 +1232,15 @@ where
         first: None,
         last: None,
     };
+    // The held-out evaluation of the resume step is already in eval.csv when it was made.
+    let mut last_eval = if resumed.is_some() {
+        last_step_of(&evals).unwrap_or(u64::MAX)
+    } else {
+        u64::MAX
+    };
+    let mut last_saved = if resumed.is_some() { step } else { u64::MAX };
     if resumed.is_none() {
+        last_eval = 0;
         let e = evaluate(&model.valid(), &ctx, &held, &snap, eval_batch, 0);
         append(&evals, &eval_line(&e))?;
         on_eval(&e);
@@ -1322,14 +1336,14 @@ where
             staleness,
             refreshes,
         });
-        let eval_now = t.eval_every > 0 && step.is_multiple_of(t.eval_every);
-        if eval_now || step == stop {
+        if t.eval_every > 0 && step.is_multiple_of(t.eval_every) {
             let e = evaluate(&model.valid(), &ctx, &held, &snap, eval_batch, step);
             append(&evals, &eval_line(&e))?;
             on_eval(&e);
+            last_eval = step;
             summary.last = Some(e);
         }
-        if (t.save_every > 0 && step.is_multiple_of(t.save_every)) || step == stop {
+        if t.save_every > 0 && step.is_multiple_of(t.save_every) {
             let st = CkptState {
                 step,
                 snapshot_step: snap.step,
@@ -1339,11 +1353,29 @@ where
                 configs: configs.clone(),
             };
             save_checkpoint(&ckpt_dir, &model, [&optim, &optim_reader], &st, &snap)?;
+            last_saved = step;
         }
     }
-    if step >= total || stop_after.is_some_and(|s| step >= s) {
-        export(&model.valid(), &configs, cfg, &run_dir.join("export"))?;
+    // However the loop ended (all steps, --stop-after, the time budget): the held-out
+    // numbers, a checkpoint and the exported towers of the last step.
+    if last_eval != step {
+        let e = evaluate(&model.valid(), &ctx, &held, &snap, eval_batch, step);
+        append(&evals, &eval_line(&e))?;
+        on_eval(&e);
+        summary.last = Some(e);
     }
+    if last_saved != step {
+        let st = CkptState {
+            step,
+            snapshot_step: snap.step,
+            dim: snap.dim,
+            refreshes,
+            elapsed_secs: elapsed(&t0),
+            configs: configs.clone(),
+        };
+        save_checkpoint(&ckpt_dir, &model, [&optim, &optim_reader], &st, &snap)?;
+    }
+    export(&model.valid(), &configs, cfg, &run_dir.join("export"))?;
     summary.steps = step;
     summary.refreshes = refreshes;
     summary.minutes = t0.elapsed().as_secs_f64() / 60.0;

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Issue 5 as measured: pretraining examples from the SQuAD-open passages, the REALM run and
+# the BERT-only MLM baseline (retrieval = "none", everything else equal), and a plot of
+# their held-out accuracy side by side. Usage: scripts/realm/reproduce.sh [MODELS_DIR]
+# from the repository root after `cargo build --release` and scripts/qa/reproduce.sh's
+# first stages (runs/squad-open/passages.jsonl).
+set -euo pipefail
+MODELS=${1:-../shared/models}
+R=${RAGL:-target/release/ragl}
+O=runs/realm
+mkdir -p $O
+[ -f $O/ann.jsonl ] || $R mask annotate --input runs/squad-open/passages.jsonl --output $O/ann.jsonl
+[ -f $O/examples.jsonl ] || $R mask make --input $O/ann.jsonl --output $O/examples.jsonl \
+    --tokenizer $MODELS/all-minilm-l6-v2 --strategy salient --seed 1
+sed 's/^retrieval = "dense"/retrieval = "none"/' configs/realm/squad-minilm-tiny.toml > $O/none.toml
+$R pretrain --config configs/realm/squad-minilm-tiny.toml --run $O/dense
+$R pretrain --config $O/none.toml --run $O/none
+# Held-out accuracy of both runs, one line per run.
+{
+  echo "run,step,token_acc,null_token_acc"
+  for r in dense none; do
+    tail -n +2 $O/$r/eval.csv | awk -F, -v r=$r '{print r","$1","$4","$6}'
+  done
+} > $O/compare.csv
+$R plot --csv $O/compare.csv --x step --y token_acc --group run \
+    --title "Held-out masked-token accuracy (%): REALM (dense) vs BERT-only MLM (none)" \
+    -o $O/compare_accuracy.png
