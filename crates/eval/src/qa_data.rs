@@ -167,9 +167,11 @@ pub fn read_gold(input: &Input, format: GoldFormat) -> Result<Vec<QaExample>> {
                     )
                     .into());
                 }
+                // id, type, question (the pattern is popped above).
+                let question = f.pop().unwrap_or_default();
                 out.push(QaExample {
                     id: Some(f.swap_remove(0)),
-                    question: f.pop().unwrap_or_default(),
+                    question,
                     answer: Answer::Regex(vec![pattern]),
                     context: None,
                     title: None,

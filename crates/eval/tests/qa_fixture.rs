@@ -39,6 +39,17 @@ fn curatedtrec_fixture_matches_drqa() {
 }
 
 #[test]
+fn curatedtrec_rows_give_id_question_and_pattern() {
+    // id, type, question, pattern: the question is the third column, not the type.
+    let gold = read_gold(&fixture("trec.tsv"), GoldFormat::CuratedTrec).unwrap();
+    assert_eq!(gold[0].id.as_deref(), Some("1"));
+    assert_eq!(gold[0].question, "When was Velde founded?");
+    assert!(
+        matches!(&gold[0].answer, ragl_core::qa::Answer::Regex(r) if r[0] == "1312|thirteen\\s?twelve")
+    );
+}
+
+#[test]
 fn missing_and_unknown_predictions_are_errors() {
     let gold = read_gold(&fixture("trec.tsv"), GoldFormat::CuratedTrec).unwrap();
     let mut preds = read_predictions(&fixture("trec.pred.jsonl")).unwrap();
