@@ -64,6 +64,28 @@ pub fn publish_dir(staging: &Path, dest: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Rewrites a step-keyed CSV log (first column the step) keeping its header and the rows of
+/// steps ≤ `step`: a training run resumed from the checkpoint of `step` drops what it
+/// wrote after that checkpoint, then appends. A missing file becomes the header alone.
+pub fn truncate_steps(path: &Path, header: &str, step: u64) -> Result<()> {
+    let mut keep = String::from(header);
+    keep.push('\n');
+    if let Ok(old) = fs::read_to_string(path) {
+        for line in old.lines().skip(1) {
+            let s: u64 = line
+                .split(',')
+                .next()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(u64::MAX);
+            if s <= step {
+                keep.push_str(line);
+                keep.push('\n');
+            }
+        }
+    }
+    write_bytes_atomic(path, keep.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

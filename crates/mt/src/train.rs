@@ -370,22 +370,7 @@ const METRICS_HEADER: &str = "step,epoch,lr,loss,nll,tokens,tokens_per_sec,elaps
 /// Opens `metrics.csv` for appending, dropping rows past `step` (written after the
 /// checkpoint a resumed run restarts from).
 fn open_metrics(path: &Path, step: u64) -> Result<std::io::BufWriter<std::fs::File>> {
-    let mut keep = String::from(METRICS_HEADER);
-    keep.push('\n');
-    if let Ok(old) = std::fs::read_to_string(path) {
-        for line in old.lines().skip(1) {
-            let s: u64 = line
-                .split(',')
-                .next()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(u64::MAX);
-            if s <= step {
-                keep.push_str(line);
-                keep.push('\n');
-            }
-        }
-    }
-    ragl_core::atomic::write_bytes_atomic(path, keep.as_bytes())?;
+    ragl_core::atomic::truncate_steps(path, METRICS_HEADER, step)?;
     let f = std::fs::OpenOptions::new()
         .append(true)
         .open(path)

@@ -470,14 +470,7 @@ pub fn finetune<B: AutodiffBackend>(
         optim_cfg = optim_cfg.with_grad_clipping(Some(GradientClippingConfig::Norm(t.clip_norm)));
     }
     let mut optim = optim_cfg.init::<B, OpenQa<B>>();
-    let lr_at = |s: u64| -> f64 {
-        let w = t.warmup.max(1);
-        if s < w {
-            t.lr * s as f64 / w as f64
-        } else {
-            t.lr * (total.saturating_sub(s) as f64 / (total - w.min(total)).max(1) as f64)
-        }
-    };
+    let lr_at = |s: u64| crate::warmup_linear_decay(t.lr, t.warmup, total, s);
     let dev_questions: Vec<&str> = dev.iter().map(|e| e.question.as_str()).collect();
     let mut summary = FinetuneSummary {
         steps: 0,

@@ -4,11 +4,24 @@
 //! (after ORQA): the query tower and the span reader are trained, the document index stays
 //! fixed, and the retrieval scores of the top-k documents enter the reader's joint softmax,
 //! so the marginal likelihood of the gold spans trains the query tower too. Pretraining with
-//! an asynchronously refreshed index follows in this crate.
+//! an asynchronously refreshed index is [`pretrain`]: the masked-LM likelihood marginalised
+//! over retrieved documents and ∅, both towers trained through it, the index re-embedded
+//! by a background thread while training goes on.
 
 pub mod finetune;
 pub mod openqa;
 pub mod pretrain;
+
+/// The learning rate at `step` (1-based) of BERT's schedule: linear warm-up over `warmup`
+/// steps to `peak`, then linear decay to 0 at `total`.
+pub fn warmup_linear_decay(peak: f64, warmup: u64, total: u64, step: u64) -> f64 {
+    let w = warmup.max(1);
+    if step < w {
+        peak * step as f64 / w as f64
+    } else {
+        peak * (total.saturating_sub(step) as f64 / (total - w.min(total)).max(1) as f64)
+    }
+}
 
 pub type Result<T> = std::result::Result<T, Error>;
 

@@ -995,26 +995,6 @@ const METRICS_HEADER: &str = "step,lr,loss,token_acc,span_acc,utility,null_token
 const EVAL_HEADER: &str =
     "step,examples,loss,token_acc,span_acc,null_token_acc,null_span_acc,utility";
 
-/// Keeps the header and the rows of steps ≤ `step` (a resumed run rewrites what follows).
-fn truncate_csv(path: &Path, header: &str, step: u64) -> Result<()> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let mut out = String::from(header);
-    out.push('\n');
-    for line in text.lines().skip(1) {
-        let s: u64 = line
-            .split(',')
-            .next()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(u64::MAX);
-        if s <= step {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    ragl_core::atomic::write_bytes_atomic(path, out.as_bytes())?;
-    Ok(())
-}
-
 /// The step of a CSV's last row.
 fn last_step_of(path: &Path) -> Option<u64> {
     let text = std::fs::read_to_string(path).ok()?;
@@ -1162,8 +1142,8 @@ where
         elapsed0,
     ) = if ckpt_dir.exists() {
         let (model, optims, st, snap) = load_checkpoint::<B, _>(&ckpt_dir, optims, device)?;
-        truncate_csv(&metrics, METRICS_HEADER, st.step)?;
-        truncate_csv(&evals, EVAL_HEADER, st.step)?;
+        ragl_core::atomic::truncate_steps(&metrics, METRICS_HEADER, st.step)?;
+        ragl_core::atomic::truncate_steps(&evals, EVAL_HEADER, st.step)?;
         let s = st.step;
         (
             model,
@@ -1196,8 +1176,8 @@ where
             dim: inner.hidden_size(),
             vectors,
         };
-        truncate_csv(&metrics, METRICS_HEADER, 0)?;
-        truncate_csv(&evals, EVAL_HEADER, 0)?;
+        ragl_core::atomic::truncate_steps(&metrics, METRICS_HEADER, 0)?;
+        ragl_core::atomic::truncate_steps(&evals, EVAL_HEADER, 0)?;
         (model, optims, snap, configs, 0, 0, None, 0.0)
     };
     let elapsed = |t0: &Instant| elapsed0 + t0.elapsed().as_secs_f64();
@@ -1214,13 +1194,14 @@ where
     });
     let total = t.max_steps;
     let stop = stop_after.map_or(total, |s| s.min(total));
-    let lr_at = |s: u64| -> f64 {
-        let w = t.warmup.max(1);
-        if s < w {
-            t.lr * s as f64 / w as f64
-        } else {
-            t.lr * (total.saturating_sub(s) as f64 / (total - w.min(total)).max(1) as f64)
-        }
+    let lr_at = |s: u64| crate::warmup_linear_decay(t.lr, t.warmup, total, s);
+    let state = |snap: &Snapshot, step, refreshes| CkptState {
+        step,
+        snapshot_step: snap.step,
+        dim: snap.dim,
+        refreshes,
+        elapsed_secs: elapsed(&t0),
+        configs: configs.clone(),
     };
     let reader_scale = t.reader_lr.map_or(1.0, |r| r / t.lr);
     let eval_batch = t.batch.max(1) * 2;
@@ -1344,14 +1325,7 @@ where
             summary.last = Some(e);
         }
         if t.save_every > 0 && step.is_multiple_of(t.save_every) {
-            let st = CkptState {
-                step,
-                snapshot_step: snap.step,
-                dim: snap.dim,
-                refreshes,
-                elapsed_secs: elapsed(&t0),
-                configs: configs.clone(),
-            };
+            let st = state(&snap, step, refreshes);
             save_checkpoint(&ckpt_dir, &model, [&optim, &optim_reader], &st, &snap)?;
             last_saved = step;
         }
@@ -1365,14 +1339,7 @@ where
         summary.last = Some(e);
     }
     if last_saved != step {
-        let st = CkptState {
-            step,
-            snapshot_step: snap.step,
-            dim: snap.dim,
-            refreshes,
-            elapsed_secs: elapsed(&t0),
-            configs: configs.clone(),
-        };
+        let st = state(&snap, step, refreshes);
         save_checkpoint(&ckpt_dir, &model, [&optim, &optim_reader], &st, &snap)?;
     }
     export(&model.valid(), &configs, cfg, &run_dir.join("export"))?;
