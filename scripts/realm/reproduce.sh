@@ -14,14 +14,16 @@ mkdir -p $O
     --tokenizer $MODELS/all-minilm-l6-v2 --strategy salient --seed 1
 sed 's/^retrieval = "dense"/retrieval = "none"/' configs/realm/squad-minilm-tiny.toml > $O/none.toml
 $R pretrain --config configs/realm/squad-minilm-tiny.toml --run $O/dense
-$R pretrain --config $O/none.toml --run $O/none
-# Held-out accuracy of both runs, one line per run.
+# The baseline stops where the time budget stopped the REALM run (same schedule, same batches).
+STEPS=$(tail -1 $O/dense/metrics.csv | cut -d, -f1)
+$R pretrain --config $O/none.toml --run $O/none$STEPS --stop-after $STEPS
+# Held-out loss and accuracy of both runs, one line per run.
 {
-  echo "run,step,token_acc,null_token_acc"
-  for r in dense none; do
-    tail -n +2 $O/$r/eval.csv | awk -F, -v r=$r '{print r","$1","$4","$6}'
+  echo "run,step,token_acc,null_token_acc,loss"
+  for r in dense none$STEPS; do
+    tail -n +2 $O/$r/eval.csv | awk -F, -v r=$r '{print r","$1","$4","$6","$3}'
   done
 } > $O/compare.csv
-$R plot --csv $O/compare.csv --x step --y token_acc --group run \
-    --title "Held-out masked-token accuracy (%): REALM (dense) vs BERT-only MLM (none)" \
-    -o $O/compare_accuracy.png
+$R plot --csv $O/compare.csv --x step --y loss --group run \
+    --title "Held-out −log p(y|x): REALM (dense) vs BERT-only MLM (none), same batches" \
+    -o $O/compare_loss.png
