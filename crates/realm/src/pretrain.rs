@@ -652,13 +652,13 @@ pub fn batch_loss<B: Backend>(
         Some(lp) => lp.exp().into_data().convert::<f32>().to_vec().expect("f32"),
         None => vec![1.0; b],
     };
+    let vocab = scored.token_log_probs.dims()[1];
     let logp: Vec<f32> = scored
         .token_log_probs
         .into_data()
         .convert::<f32>()
         .to_vec()
         .expect("f32");
-    let vocab = logp.len() / inputs_rows(&masks, per).max(1);
     let mut row = 0usize;
     for (i, mk) in masks.iter().enumerate() {
         let t = mk.labels.len();
@@ -692,10 +692,6 @@ pub fn batch_loss<B: Backend>(
         row += per * t;
     }
     (loss, stats)
-}
-
-fn inputs_rows(masks: &[Masked], per: usize) -> usize {
-    masks.iter().map(|m| m.labels.len() * per).sum()
 }
 
 fn argmax(v: &[f32]) -> usize {
