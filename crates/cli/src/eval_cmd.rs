@@ -277,21 +277,35 @@ fn chrf(a: ChrfArgs) -> Result<()> {
     Ok(())
 }
 
-fn qa(a: QaArgs) -> Result<()> {
-    let gold_in = Input::from_arg(&a.gold);
-    let format = match &a.format {
-        Some(f) => GoldFormat::from_name(f).expect("clap checked the name"),
+/// Scores a prediction file against gold answers, as `ragl eval qa` does.
+pub(crate) fn qa_score(
+    gold: &std::path::Path,
+    format: Option<GoldFormat>,
+    pred: &std::path::Path,
+) -> Result<(ragl_eval::qa::QaScore, GoldFormat)> {
+    let gold_in = Input::from_arg(gold);
+    let format = match format {
+        Some(f) => f,
         None => GoldFormat::detect(&gold_in)?,
     };
-    let gold = read_gold(&gold_in, format)?;
-    let compiled = gold
+    let gold_ex = read_gold(&gold_in, format)?;
+    let compiled = gold_ex
         .iter()
         .map(gold_answers)
         .collect::<ragl_eval::Result<Vec<_>>>()?;
-    let preds = read_predictions(&Input::from_arg(&a.pred))?;
-    let aligned = align(&gold, preds)
-        .with_context(|| format!("matching {} to {}", a.pred.display(), a.gold.display()))?;
+    let preds = read_predictions(&Input::from_arg(pred))?;
+    let aligned = align(&gold_ex, preds)
+        .with_context(|| format!("matching {} to {}", pred.display(), gold.display()))?;
     let score = score_all(compiled.iter().zip(aligned.iter().map(String::as_str)));
+    Ok((score, format))
+}
+
+fn qa(a: QaArgs) -> Result<()> {
+    let format = a
+        .format
+        .as_deref()
+        .map(|f| GoldFormat::from_name(f).expect("clap checked the name"));
+    let (score, format) = qa_score(&a.gold, format, &a.pred)?;
     if a.json {
         let mut v = serde_json::to_value(&score)?;
         v["format"] = json!(format.name());
@@ -312,25 +326,40 @@ fn qa(a: QaArgs) -> Result<()> {
     Ok(())
 }
 
-fn retrieval(a: RetrievalArgs) -> Result<()> {
+/// Answer recall@k of a retrieval run, as `ragl eval retrieval` computes it.
+pub(crate) fn recall_report(
+    gold: &std::path::Path,
+    format: Option<GoldFormat>,
+    retrieved: &std::path::Path,
+    passages: &std::path::Path,
+    ks: &[usize],
+) -> Result<ragl_eval::retrieval::RecallReport> {
     use ragl_eval::retrieval::{answer_recall, referenced_ids};
-    let gold_in = Input::from_arg(&a.gold);
-    let format = match &a.format {
-        Some(f) => GoldFormat::from_name(f).expect("clap checked the name"),
+    let gold_in = Input::from_arg(gold);
+    let format = match format {
+        Some(f) => f,
         None => GoldFormat::detect(&gold_in)?,
     };
     let gold = read_gold(&gold_in, format)?;
-    let run = ragl_core::run::read_run(&Input::from_arg(&a.retrieved))?;
+    let run = ragl_core::run::read_run(&Input::from_arg(retrieved))?;
     let wanted = referenced_ids(&run);
     // Only the passages the run names are kept: the corpus may be far larger than memory.
     let mut texts = std::collections::HashMap::with_capacity(wanted.len());
-    for p in ragl_core::passage::Passages::open(&Input::from_arg(&a.passages), true)? {
+    for p in ragl_core::passage::Passages::open(&Input::from_arg(passages), true)? {
         let p = p?;
         if wanted.contains(&p.id) {
             texts.insert(p.id, p.text);
         }
     }
-    let r = answer_recall(&gold, &run, &texts, &a.k)?;
+    Ok(answer_recall(&gold, &run, &texts, ks)?)
+}
+
+fn retrieval(a: RetrievalArgs) -> Result<()> {
+    let format = a
+        .format
+        .as_deref()
+        .map(|f| GoldFormat::from_name(f).expect("clap checked the name"));
+    let r = recall_report(&a.gold, format, &a.retrieved, &a.passages, &a.k)?;
     if a.json {
         println!("{}", serde_json::to_string(&r)?);
         return Ok(());

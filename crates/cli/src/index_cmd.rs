@@ -17,7 +17,7 @@ use ragl_index::hnsw::HnswConfig;
 use ragl_index::{Dtype, Index, Metric};
 use ragl_retriever::corpus::{CorpusBuild, DocTower, build_bm25_index, build_dense_index};
 use ragl_retriever::queries::{Query, read_queries};
-use ragl_retriever::search::{Retriever, recorded_encoder};
+use ragl_retriever::search::{Retriever, recorded_encoder, recorded_query_encoder};
 
 use crate::embed_cmd::{EncoderArgs, load_encoder};
 
@@ -328,6 +328,7 @@ fn build(a: BuildArgs) -> Result<()> {
                 spec: &spec,
                 fingerprint: report.fingerprint,
                 query_fingerprint,
+                query_model: a.query_model.clone(),
             };
             build_dense_index::<B>(&b, &tower, stage_bars())?
         })
@@ -613,7 +614,7 @@ pub fn retrieve(a: RetrieveArgs) -> Result<()> {
 fn retrieve_on<B: Backend>(a: &RetrieveArgs, queries: &[Query], device: B::Device) -> Result<()> {
     let index = Index::open(&a.index)?;
     let enc = if index.is_dense() {
-        let spec = match (&a.model, recorded_encoder(&index)) {
+        let spec = match (&a.model, recorded_query_encoder(&index)) {
             (Some(m), rec) => {
                 let mut s = a.enc.spec(m)?;
                 if let Some(r) = rec
@@ -672,6 +673,9 @@ fn open_output(p: &Path) -> Result<Box<dyn Write>> {
     Ok(if p == Path::new("-") {
         Box::new(std::io::BufWriter::new(std::io::stdout().lock()))
     } else {
+        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
         Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
         ))

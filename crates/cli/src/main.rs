@@ -19,6 +19,7 @@ mod pretrain_cmd;
 mod qa_cmd;
 mod qa_train_cmd;
 mod quickstart;
+mod synth_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -72,6 +73,12 @@ enum Command {
     Qa(qa_cmd::QaCommand),
     /// Draw a PNG line chart from CSV columns (training curves, sweeps, size curves).
     Plot(plot::PlotArgs),
+    /// Seeded toy data made by ragl itself (the quickstart's world and translation pair).
+    #[command(subcommand)]
+    Synth(synth_cmd::SynthCommand),
+    /// BERT checkpoints: random initialisation for training from scratch.
+    #[command(subcommand)]
+    Model(synth_cmd::ModelCommand),
     /// Show the compute backend and run a small check on a device.
     Device(backend::DeviceArgs),
 }
@@ -84,7 +91,15 @@ fn main() {
             .num_threads(n)
             .build_global();
     }
-    let result = match cli.command {
+    let result = dispatch(cli.command);
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(exit_code(&e));
+    }
+}
+
+fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Eval(c) => eval_cmd::run(c),
         Command::Quickstart(a) => quickstart::run(a),
         Command::Device(a) => backend::run(a),
@@ -101,11 +116,17 @@ fn main() {
         Command::Pretrain(a) => pretrain_cmd::run(a),
         Command::FinetuneQa(a) => qa_train_cmd::finetune_cmd(a),
         Command::PredictQa(a) => qa_train_cmd::predict_cmd(a),
-    };
-    if let Err(e) = result {
-        eprintln!("error: {e:#}");
-        std::process::exit(exit_code(&e));
+        Command::Synth(c) => synth_cmd::run(c),
+        Command::Model(c) => synth_cmd::model(c),
     }
+}
+
+/// Runs one `ragl` command line (without the program name) in this process, as the shell
+/// would: how `ragl quickstart` chains the stages a user can also run one by one.
+pub fn run_args(args: &[String]) -> anyhow::Result<()> {
+    let argv = std::iter::once("ragl".to_string()).chain(args.iter().cloned());
+    let cli = Cli::try_parse_from(argv).map_err(|e| BadInput(e.to_string()))?;
+    dispatch(cli.command)
 }
 
 /// 2 for bad input (what the user can fix in their files or flags), 1 otherwise.
@@ -152,6 +173,9 @@ pub fn write_output(
     write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     use anyhow::Context;
+    if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     let tmp = ragl_core::atomic::temp_path(dest);
     let f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, f);

@@ -54,7 +54,7 @@ where
         )
         .expect("template"),
     );
-    let s = pretrain::pretrain::<Autodiff<B>>(
+    let s = pretrain::pretrain_with_ict::<Autodiff<B>>(
         &cfg,
         &a.run,
         &device,
@@ -87,6 +87,19 @@ where
                     e.utility
                 ),
             )
+        },
+        |r| {
+            bar.set_message(format!(
+                "ICT warm start {}/{}: loss {:.3}, in-batch accuracy {:.0}%",
+                r.step, r.total, r.loss, r.accuracy
+            ));
+            bar.tick();
+            if r.step.is_multiple_of(25) && bar.is_hidden() {
+                eprintln!(
+                    "ICT step {}/{}: loss {:.3} in-batch accuracy {:.0}%",
+                    r.step, r.total, r.loss, r.accuracy
+                );
+            }
         },
     )?;
     bar.finish_and_clear();
@@ -147,5 +160,15 @@ fn plots(run: &Path) -> Result<()> {
         1,
         "heldout_accuracy.png",
     )?;
+    let ict = run.join("ict.csv");
+    if ict.is_file() {
+        chart(
+            &ict,
+            &["accuracy"],
+            "ICT warm start: in-batch accuracy (%) of the query tower finding its passage",
+            10,
+            "ict.png",
+        )?;
+    }
     Ok(())
 }

@@ -281,7 +281,7 @@ fn koran_train_without_final_newline_is_read_whole() {
 
 #[test]
 fn quickstart_runs() {
-    let o = ragl(&["quickstart"], None);
+    let o = ragl(&["quickstart", "--metrics-only"], None);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8(o.stdout).unwrap();
     assert!(
@@ -501,4 +501,44 @@ fn qa_split_is_seeded_stratified_and_reads_back_as_gold() {
         None,
     );
     assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn quickstart_smoke_runs_every_stage_and_writes_the_summary_and_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("qs");
+    let o = ragl(
+        &["quickstart", "--smoke", "--out", out.to_str().unwrap()],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("open-domain QA exact match"), "{summary}");
+    assert!(
+        summary.contains("BLEU on the new (medical) domain"),
+        "{summary}"
+    );
+    for png in [
+        "recall.png",
+        "bleu_vs_lambda.png",
+        "qa_loss.png",
+        "mt_loss.png",
+        "realm/ict.png",
+    ] {
+        let bytes = std::fs::read(out.join(png)).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG", "{png}");
+    }
+    // A second run replaces the first; a directory that is not a quickstart run is refused.
+    let o = ragl(
+        &["quickstart", "--smoke", "--out", out.to_str().unwrap()],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let other = dir.path().join("mine");
+    std::fs::create_dir_all(&other).unwrap();
+    let o = ragl(
+        &["quickstart", "--smoke", "--out", other.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }

@@ -252,6 +252,20 @@ pub struct EncoderSpec {
 }
 
 impl EncoderSpec {
+    /// The spec an index manifest records under `encoder`: the document tower's, or with
+    /// `query`, the query tower's: the same pooling, normalisation and length with the
+    /// `query_model` that `ragl index build --query-model` records (the document tower's
+    /// model when there is none: a tied dual encoder).
+    pub fn from_manifest(v: &serde_json::Value, query: bool) -> Option<EncoderSpec> {
+        let mut v = v.clone();
+        let q = v.as_object_mut()?.remove("query_model");
+        let mut spec: EncoderSpec = serde_json::from_value(v).ok()?;
+        if query && let Some(q) = q.as_ref().and_then(|q| q.as_str()) {
+            spec.model = q.into();
+        }
+        Some(spec)
+    }
+
     /// Resolves `auto` choices from the checkpoint: mean pooling and L2 normalisation for
     /// sentence-transformers directories (`1_Pooling/config.json`, a `Normalize` module in
     /// `modules.json`), CLS and no normalisation otherwise.

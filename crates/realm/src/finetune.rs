@@ -167,7 +167,7 @@ pub fn init<B: Backend>(
     index: &ragl_index::Index,
     device: &B::Device,
 ) -> Result<Loaded<B>> {
-    let recorded: Option<EncoderSpec> = serde_json::from_value(index.meta.encoder.clone()).ok();
+    let recorded = EncoderSpec::from_manifest(&index.meta.encoder, true);
     let spec = match (&cfg.model.query, recorded) {
         (Some(q), Some(r)) => {
             EncoderSpec::resolve(q, Some(r.pooling), Some(r.normalize), r.max_len)

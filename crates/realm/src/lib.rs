@@ -9,6 +9,7 @@
 //! by a background thread while training goes on.
 
 pub mod finetune;
+pub mod ict;
 pub mod openqa;
 pub mod pretrain;
 

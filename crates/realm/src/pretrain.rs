@@ -59,6 +59,9 @@ pub struct PretrainConfig {
     pub refresh: RefreshConfig,
     #[serde(default)]
     pub train: PretrainTrain,
+    /// The retriever's warm start (REALM's ICT), run once before the first index is built.
+    #[serde(default)]
+    pub ict: crate::ict::IctConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -1050,8 +1053,24 @@ pub fn pretrain<B: AutodiffBackend>(
     run_dir: &Path,
     device: &B::Device,
     stop_after: Option<u64>,
+    progress: impl FnMut(PretrainReport),
+    on_eval: impl FnMut(&EvalReport),
+) -> Result<PretrainSummary>
+where
+    Bert<B::InnerBackend>: Send + 'static,
+{
+    pretrain_with_ict::<B>(cfg, run_dir, device, stop_after, progress, on_eval, |_| {})
+}
+
+/// [`pretrain`], reporting each step of the ICT warm start (`[ict]`) to `on_ict`.
+pub fn pretrain_with_ict<B: AutodiffBackend>(
+    cfg: &PretrainConfig,
+    run_dir: &Path,
+    device: &B::Device,
+    stop_after: Option<u64>,
     mut progress: impl FnMut(PretrainReport),
     mut on_eval: impl FnMut(&EvalReport),
+    on_ict: impl FnMut(&crate::ict::IctStep),
 ) -> Result<PretrainSummary>
 where
     Bert<B::InnerBackend>: Send + 'static,
@@ -1068,7 +1087,11 @@ where
         let old = std::fs::read(&cfg_path).map_err(|e| ragl_core::Error::io(&cfg_path, e))?;
         let old: PretrainConfig = serde_json::from_slice(&old)
             .map_err(|e| Error::Mismatch(format!("{}: {e}", cfg_path.display())))?;
-        if old.data != cfg.data || old.model != cfg.model || old.refresh != cfg.refresh {
+        if old.data != cfg.data
+            || old.model != cfg.model
+            || old.refresh != cfg.refresh
+            || old.ict != cfg.ict
+        {
             return Err(Error::Mismatch(format!(
                 "{} holds a run with another configuration; use a new --run directory",
                 run_dir.display()
@@ -1152,7 +1175,32 @@ where
             st.elapsed_secs,
         )
     } else {
-        let (model, configs) = init::<B>(cfg, device)?;
+        let (mut model, configs) = init::<B>(cfg, device)?;
+        if cfg.ict.steps > 0 {
+            let towers = crate::ict::Towers {
+                query: model.query,
+                doc: model.doc,
+            };
+            let (towers, log) = crate::ict::warm_start(
+                towers,
+                &corpus.passages,
+                &tower_tok,
+                m,
+                &cfg.ict,
+                t.seed,
+                on_ict,
+            )?;
+            model.query = towers.query;
+            model.doc = towers.doc;
+            let path = run_dir.join("ict.csv");
+            ragl_core::atomic::write_atomic(&path, |w| {
+                writeln!(w, "step,loss,accuracy")?;
+                for r in &log {
+                    writeln!(w, "{},{:.5},{:.2}", r.step, r.loss, r.accuracy)?;
+                }
+                Ok(())
+            })?;
+        }
         let inner = model.doc.valid();
         // Only MIPS reads the index.
         let vectors = if m.retrieval == Retrieval::Dense {

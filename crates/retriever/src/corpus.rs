@@ -35,6 +35,9 @@ pub struct DocTower<'a, B: Backend> {
     pub spec: &'a EncoderSpec,
     pub fingerprint: String,
     pub query_fingerprint: String,
+    /// The query tower's directory when it is not the document tower (recorded so that
+    /// queries are encoded by it without naming it again).
+    pub query_model: Option<std::path::PathBuf>,
 }
 
 fn records(
@@ -77,7 +80,14 @@ pub fn build_dense_index<B: Backend>(
     let meta = IndexMeta {
         index: b.config,
         dim: tower.encoder.dim(),
-        encoder: serde_json::to_value(tower.spec).expect("spec serialises"),
+        encoder: {
+            let mut v = serde_json::to_value(tower.spec).expect("spec serialises");
+            if let Some(q) = &tower.query_model {
+                let q = std::fs::canonicalize(q).unwrap_or(q.clone());
+                v["query_model"] = serde_json::json!(q);
+            }
+            v
+        },
         query_fingerprint: Some(tower.query_fingerprint.clone()),
         source_sha256: source_hash(b.passages)?,
         shard: b.shard.map(|(i, n)| shard_info(i, n, rows)),

@@ -20,7 +20,13 @@ pub struct Retriever<B: Backend> {
 
 /// The encoder recorded in a dense index's manifest (how its passages were encoded).
 pub fn recorded_encoder(index: &Index) -> Option<EncoderSpec> {
-    serde_json::from_value(index.meta.encoder.clone()).ok()
+    EncoderSpec::from_manifest(&index.meta.encoder, false)
+}
+
+/// The query tower recorded in a dense index's manifest (the document tower's model when
+/// the index was built without `--query-model`).
+pub fn recorded_query_encoder(index: &Index) -> Option<EncoderSpec> {
+    EncoderSpec::from_manifest(&index.meta.encoder, true)
 }
 
 impl<B: Backend> Retriever<B> {
@@ -77,7 +83,7 @@ impl<B: Backend> Retriever<B> {
     ) -> Result<Self> {
         let index = Index::open(dir)?;
         let enc = if index.is_dense() {
-            let spec = match query_model.or_else(|| recorded_encoder(&index)) {
+            let spec = match query_model.or_else(|| recorded_query_encoder(&index)) {
                 Some(s) => s,
                 None => {
                     return Err(Error::Mismatch(format!(
