@@ -660,7 +660,8 @@ dev_every = 100
         ])],
     )?;
     let best = read_json(&sweep_json)?;
-    let lambda = best["best"]["lambda"].as_f64().unwrap_or(0.5);
+    // The sweep stores f32 λ; print it as the flag was written (0.8, not 0.800000011920929).
+    let lambda = best["best"]["lambda"].as_f64().unwrap_or(0.5) as f32;
     q.stage(
         "kNN-MT on medical test",
         &[cmd(&[
