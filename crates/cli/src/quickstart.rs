@@ -807,7 +807,7 @@ Plots: recall.png, bleu_vs_lambda.png, qa_loss.png, mt_loss.png, realm/ict.png, 
 
 fn read_json(path: &str) -> Result<serde_json::Value> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
-    Ok(serde_json::from_str(&text).with_context(|| format!("parsing {path}"))?)
+    serde_json::from_str(&text).with_context(|| format!("parsing {path}"))
 }
 
 fn lines(s: &str) -> Vec<&str> {

@@ -63,7 +63,7 @@ pub(crate) fn capitalise(w: &str) -> String {
     }
 }
 
-/// Picks one element.
-pub(crate) fn pick<'a, T>(rng: &mut Rng, v: &'a [T]) -> &'a T {
-    &v[rng.below(v.len())]
+/// Picks one word.
+pub(crate) fn pick(rng: &mut Rng, v: &[&'static str]) -> &'static str {
+    v[rng.below(v.len())]
 }

@@ -142,7 +142,7 @@ pub struct Lexicon {
 
 impl Lexicon {
     pub fn generate(seed: u64) -> Lexicon {
-        let mut rng = Rng::new(seed ^ 0x5EED_1E71_C0);
+        let mut rng = Rng::new(seed ^ 0x005E_ED1E_71C0);
         let mut namer = Namer::new(&T_SYLLABLES, &[]);
         let mut general = FxHashMap::default();
         for w in DETS.iter().chain(&PREPS) {
@@ -188,21 +188,21 @@ struct Np {
 fn noun(rng: &mut Rng, d: Domain) -> &'static str {
     let r = rng.unit();
     match d {
-        Domain::General if r < 0.12 => *pick(rng, &POLY),
-        Domain::General => *pick(rng, &G_NOUNS),
-        Domain::Medical if r < 0.55 => *pick(rng, &M_NOUNS),
-        Domain::Medical if r < 0.85 => *pick(rng, &POLY),
-        Domain::Medical => *pick(rng, &G_NOUNS),
+        Domain::General if r < 0.12 => pick(rng, &POLY),
+        Domain::General => pick(rng, &G_NOUNS),
+        Domain::Medical if r < 0.55 => pick(rng, &M_NOUNS),
+        Domain::Medical if r < 0.85 => pick(rng, &POLY),
+        Domain::Medical => pick(rng, &G_NOUNS),
     }
 }
 
 fn np(rng: &mut Rng, d: Domain) -> Np {
     let adj = (rng.unit() < 0.5).then(|| match d {
-        Domain::Medical if rng.unit() < 0.7 => *pick(rng, &M_ADJS),
-        _ => *pick(rng, &G_ADJS),
+        Domain::Medical if rng.unit() < 0.7 => pick(rng, &M_ADJS),
+        _ => pick(rng, &G_ADJS),
     });
     Np {
-        det: *pick(rng, &DETS),
+        det: pick(rng, &DETS),
         adj,
         noun: noun(rng, d),
     }
@@ -212,11 +212,11 @@ fn np(rng: &mut Rng, d: Domain) -> Np {
 pub fn sentence(lex: &Lexicon, rng: &mut Rng, d: Domain) -> (String, String) {
     let subj = np(rng, d);
     let verb = match d {
-        Domain::Medical if rng.unit() < 0.7 => *pick(rng, &M_VERBS),
-        _ => *pick(rng, &G_VERBS),
+        Domain::Medical if rng.unit() < 0.7 => pick(rng, &M_VERBS),
+        _ => pick(rng, &G_VERBS),
     };
     let obj = np(rng, d);
-    let pp = (rng.unit() < 0.4).then(|| (*pick(rng, &PREPS), np(rng, d)));
+    let pp = (rng.unit() < 0.4).then(|| (pick(rng, &PREPS), np(rng, d)));
     let src_np = |n: &Np| match n.adj {
         Some(a) => format!("{} {a} {}", n.det, n.noun),
         None => format!("{} {}", n.det, n.noun),

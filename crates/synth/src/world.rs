@@ -118,7 +118,7 @@ impl World {
             .collect();
         let cities: Vec<City> = (0..cfg.cities)
             .map(|_| {
-                let end = *pick(&mut rng, &CITY_ENDINGS);
+                let end = pick(&mut rng, &CITY_ENDINGS);
                 City {
                     name: capitalise(&namer.word(&mut rng, 1, 2, end)),
                     country: rng.below(cfg.countries),
@@ -143,7 +143,7 @@ impl World {
                     name: format!("{first} {last}"),
                     city: rng.below(cfg.cities),
                     year: 1700 + rng.below(200) as u32,
-                    occupation: *pick(&mut rng, &OCCUPATIONS),
+                    occupation: pick(&mut rng, &OCCUPATIONS),
                     org: rng.below(cfg.organisations),
                 }
             })
