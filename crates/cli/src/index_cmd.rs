@@ -465,6 +465,11 @@ fn info(a: InfoArgs) -> Result<()> {
             e.max_len
         );
     }
+    if let (Some(d), Some(q)) = (recorded_encoder(&idx), recorded_query_encoder(&idx))
+        && d.model != q.model
+    {
+        println!("query     {}", q.model.display());
+    }
     if let Some(f) = &m.model_fingerprint {
         println!("doc tower {f}");
     }
