@@ -724,15 +724,18 @@ dev_every = 100
         "mt_loss.png",
     )?;
 
+    // The last held-out evaluation, by column name.
     let eval = std::fs::read_to_string(format!("{realm}/eval.csv"))?;
-    let last: Vec<f64> = eval
-        .lines()
-        .last()
-        .unwrap_or("")
-        .split(',')
-        .map(|v| v.parse().unwrap_or(f64::NAN))
-        .collect();
-    let col = |i: usize| last.get(i).copied().unwrap_or(f64::NAN);
+    let mut rows = eval.lines();
+    let header: Vec<&str> = rows.next().unwrap_or("").split(',').collect();
+    let last: Vec<&str> = rows.last().unwrap_or("").split(',').collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .and_then(|i| last.get(i)?.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
     let total = t0.elapsed().as_secs_f64();
     let at = |k: usize, r: &ragl_eval::retrieval::RecallReport| {
         r.ks.iter()
@@ -764,10 +767,10 @@ dev_every = 100
     writeln!(
         md,
         "| REALM | held-out masked-token accuracy (%), {} sentences: ∅ only vs retrieval | {:.2} | {:.2} | {:+.2} |",
-        col(1) as usize,
-        col(5),
-        col(3),
-        col(3) - col(5)
+        col("examples") as usize,
+        col("null_token_acc"),
+        col("token_acc"),
+        col("token_acc") - col("null_token_acc")
     )?;
     writeln!(
         md,

@@ -122,29 +122,28 @@ pub fn warm_start<B: AutodiffBackend>(
                     .trim()
                     .to_string()
             };
-            docs.push(match &p.title {
-                Some(t) if !t.is_empty() => (t.clone(), Some(rest)),
-                _ => (rest, None),
-            });
+            docs.push(
+                Passage {
+                    text: rest,
+                    ..p.clone()
+                }
+                .encoder_pair(),
+            );
         }
-        let qe = tok.encode(&queries)?;
-        let de = tok.encode(&docs)?;
-        let q = embed_encoded(
-            &towers.query,
-            &qe.iter().collect::<Vec<_>>(),
-            tok.pad_id,
-            m.pooling,
-            m.normalize,
-            &device,
-        );
-        let d = embed_encoded(
-            &towers.doc,
-            &de.iter().collect::<Vec<_>>(),
-            tok.pad_id,
-            m.pooling,
-            m.normalize,
-            &device,
-        );
+        let embed = |bert: &Bert<B>, texts: &[(String, Option<String>)]| -> Result<Tensor<B, 2>> {
+            let enc = tok.encode(texts)?;
+            let refs: Vec<_> = enc.iter().collect();
+            Ok(embed_encoded(
+                bert,
+                &refs,
+                tok.pad_id,
+                m.pooling,
+                m.normalize,
+                &device,
+            ))
+        };
+        let q = embed(&towers.query, &queries)?;
+        let d = embed(&towers.doc, &docs)?;
         let scores = q.matmul(d.transpose()) * m.score_scale;
         let gold = Tensor::<B, 1, Int>::arange(0..batch as i64, &device).reshape([batch, 1]);
         let hits: i64 = scores
