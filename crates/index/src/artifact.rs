@@ -4,8 +4,9 @@
 //! IDX/manifest.json   kind "index", format version, config (below), encoder fingerprint,
 //!                     counts, SHA-256 of every file
 //! IDX/ids.txt         passage ids, one per line, in row order
-//! IDX/vectors.f32     dense kinds: [n, dim] little-endian f32, memory-mapped (absent from a
-//!                     graph-only HNSW index, whose f16/i8 vectors live in the graph)
+//! IDX/vectors.f32     dense kinds: [n, dim] little-endian f32, memory-mapped for exact
+//!                     search, read into huge pages for HNSW (absent from a graph-only
+//!                     HNSW index, whose f16/i8 vectors live in the graph)
 //! IDX/hnsw.usearch    hnsw: the usearch graph (memory-mapped)
 //! IDX/bm25.bin        bm25: the inverted index
 //! ```
@@ -172,6 +173,13 @@ impl Index {
                     matches!(meta.index, IndexConfig::Hnsw { hnsw, .. } if hnsw.graph_only);
                 let vectors = if graph_only {
                     None
+                } else if matches!(meta.index, IndexConfig::Hnsw { .. }) {
+                    // Graph search reads vectors at random: keep them in huge pages.
+                    Some(Vectors::load_resident(
+                        &dir.join(VECTORS_FILE),
+                        rows,
+                        meta.dim,
+                    )?)
                 } else {
                     Some(Vectors::open(&dir.join(VECTORS_FILE), rows, meta.dim)?)
                 };

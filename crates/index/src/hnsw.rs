@@ -178,8 +178,8 @@ impl Hnsw {
         let mut index = UIndex::new(&options(dim, metric, cfg)).map_err(usearch_err)?;
         index.view(s).map_err(usearch_err)?;
         use_fast_f32_metric(&mut index, dim, metric, cfg);
-        let graph =
-            (cfg.dtype == Dtype::F32).then(|| crate::graph::Graph::export(&index, index.size()));
+        let graph = (cfg.dtype == Dtype::F32)
+            .then(|| crate::graph::Graph::export(&index, index.size(), cfg.connectivity));
         if index.dimensions() != dim {
             return Err(Error::Corrupt {
                 path: path.to_path_buf(),
