@@ -20,6 +20,7 @@
 pub mod bert;
 pub mod checkpoint;
 pub mod encode;
+pub mod parallel;
 pub mod tokenizer;
 
 use std::path::PathBuf;

@@ -20,6 +20,8 @@ use burn::record::Recorder as _;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
+use ragl_model::parallel::data_parallel;
+
 use crate::checkpoint::{self, Recorder};
 use crate::data::{self, FilePair, Pair, Rng};
 use crate::model::{ModelConfig, Seq2Seq};
@@ -401,49 +403,20 @@ fn parallel_step<B: AutodiffBackend>(
 ) -> (f64, f64, usize, GradientsParams) {
     let total: usize = idx.iter().map(|&i| pairs[i].tgt.len() + 1).sum();
     let parts = split_rows(pairs, idx, workers);
-    let run = |m: &Seq2Seq<B>, part: &[usize]| {
+    let run = |m: &Seq2Seq<B>, part: &Vec<usize>| {
         let b = data::pad_batch(pairs, part);
         let (src, tin, tout) = tensors::<B>(&b, device);
         let (loss, nll) = m.loss(src, tin, tout, smoothing);
         let loss = loss / total as f64;
         let lv = loss.clone().into_scalar().elem::<f64>() * total as f64;
         let nv = nll.into_scalar().elem::<f64>();
-        let grads = GradientsParams::from_grads(loss.backward(), m);
-        (lv, nv, grads)
+        ((lv, nv), GradientsParams::from_grads(loss.backward(), m))
     };
-    if parts.len() == 1 {
-        let (l, n, g) = run(model, &parts[0]);
-        return (l, n, total, g);
-    }
-    let inner = model.valid();
-    let results: Vec<(f64, f64, GradientsParams)> = std::thread::scope(|s| {
-        let handles: Vec<_> = parts
-            .iter()
-            .map(|part| {
-                // Fresh leaves for this worker's graph; `from_inner` does not always carry
-                // the trainable flag over, so set it.
-                let m = Seq2Seq::<B>::from_inner(inner.clone()).map(&mut Trainable);
-                let run = &run;
-                s.spawn(move || run(&m, part))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("training worker"))
-            .collect()
-    });
-    let mut it = results.into_iter();
-    let (mut l, mut n, mut g) = it.next().expect("one part");
-    for (l2, n2, mut g2) in it {
-        l += l2;
-        n += n2;
-        model.visit(&mut SumGrads::<B> {
-            into: &mut g,
-            from: &mut g2,
-            _b: std::marker::PhantomData,
-        });
-    }
-    (l, n, total, g)
+    let (outs, grads) = data_parallel(model, &parts, run);
+    let (l, n) = outs
+        .iter()
+        .fold((0.0, 0.0), |(l, n), (l2, n2)| (l + l2, n + n2));
+    (l, n, total, grads)
 }
 
 /// Splits a batch's rows into up to `n` parts of about equal target tokens.
@@ -461,36 +434,6 @@ fn split_rows(pairs: &[Pair], idx: &[usize], n: usize) -> Vec<Vec<usize>> {
         parts.last_mut().unwrap().push(i);
     }
     parts
-}
-
-struct Trainable;
-
-impl<B: AutodiffBackend> burn::module::ModuleMapper<B> for Trainable {
-    fn map_float<const D: usize>(
-        &mut self,
-        p: burn::module::Param<Tensor<B, D>>,
-    ) -> burn::module::Param<Tensor<B, D>> {
-        p.set_require_grad(true)
-    }
-}
-
-struct SumGrads<'a, B: AutodiffBackend> {
-    into: &'a mut GradientsParams,
-    from: &'a mut GradientsParams,
-    _b: std::marker::PhantomData<B>,
-}
-
-impl<B: AutodiffBackend> burn::module::ModuleVisitor<B> for SumGrads<'_, B> {
-    fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<B, D>>) {
-        let id = p.id;
-        if let Some(g2) = self.from.remove::<B::InnerBackend, D>(id) {
-            let sum = match self.into.remove::<B::InnerBackend, D>(id) {
-                Some(g1) => g1 + g2,
-                None => g2,
-            };
-            self.into.register::<B::InnerBackend, D>(id, sum);
-        }
-    }
 }
 
 pub fn tensors<B: Backend>(

@@ -25,6 +25,7 @@ use ragl_core::read::Input;
 use ragl_core::rng::Rng;
 use ragl_model::bert::BertConfig;
 use ragl_model::encode::EncoderSpec;
+use ragl_model::parallel::data_parallel;
 use ragl_model::tokenizer::TextTokenizer;
 use ragl_reader::span::{AnswerMatcher, SpanReader, SpanReaderConfig};
 use serde::{Deserialize, Serialize};
@@ -61,7 +62,8 @@ pub struct DataConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// The reader's starting BERT (HF directory).
+    /// The reader's starting BERT (HF directory); not needed with `init`.
+    #[serde(default)]
     pub reader: PathBuf,
     /// Documents retrieved per question.
     #[serde(default = "default_k")]
@@ -70,6 +72,11 @@ pub struct ModelConfig {
     /// run's `export/query`, with the index built from its `export/doc`.
     #[serde(default)]
     pub query: Option<PathBuf>,
+    /// Start from a `ragl finetune-qa` model directory (its query tower, reader and span
+    /// head) instead of `reader`/`query`: to continue a run whose schedule ended, or to
+    /// fine-tune further on other data. The optimiser starts afresh.
+    #[serde(default)]
+    pub init: Option<PathBuf>,
     /// Train the query tower (REALM) or keep it fixed.
     #[serde(default = "yes")]
     pub train_query: bool,
@@ -181,6 +188,12 @@ pub fn init<B: Backend>(
             )));
         }
     };
+    if cfg.model.reader.as_os_str().is_empty() {
+        return Err(Error::Mismatch(
+            "the config names no model.reader (a BERT directory) and no model.init (a QA model)"
+                .into(),
+        ));
+    }
     let q = ragl_model::checkpoint::load::<B>(&spec.model, device)?;
     let r = ragl_model::checkpoint::load::<B>(&cfg.model.reader, device)?;
     let meta = QaModelMeta {
@@ -419,6 +432,7 @@ pub fn finetune<B: AutodiffBackend>(
     cfg: &FinetuneConfig,
     run_dir: &Path,
     device: &B::Device,
+    workers: usize,
     mut progress: impl FnMut(StepReport),
 ) -> Result<FinetuneSummary> {
     let t0 = Instant::now();
@@ -431,7 +445,23 @@ pub fn finetune<B: AutodiffBackend>(
     let mut dev = read_questions(&cfg.data.dev)?;
     dev.truncate(t.dev_limit.max(1));
     let train_m = matchers(&train)?;
-    let l = init::<B>(cfg, &index, device)?;
+    let l = match &cfg.model.init {
+        Some(dir) => {
+            let l = load::<B>(dir, device)?;
+            let same =
+                |a: &Path, b: &Path| std::fs::canonicalize(a).ok() == std::fs::canonicalize(b).ok();
+            if !same(&l.meta.index, &index.dir) {
+                return Err(Error::Mismatch(format!(
+                    "{}: trained over index {}, but data.index is {}",
+                    dir.display(),
+                    l.meta.index.display(),
+                    index.dir.display()
+                )));
+            }
+            l
+        }
+        None => init::<B>(cfg, &index, device)?,
+    };
     let Loaded {
         mut model,
         meta,
@@ -506,14 +536,25 @@ pub fn finetune<B: AutodiffBackend>(
             let ms: Vec<AnswerMatcher> = chunk.iter().map(|&i| train_m[i].clone()).collect();
             let (items, _) = retrieve(&model.valid(), pooling, &ctx, &qs, Some(&ms))?;
             let lr = lr_at(step);
-            let (loss, n) = match model.loss(&items, pooling) {
-                Some((loss, n)) => {
-                    let value = loss.clone().into_scalar().elem::<f64>();
-                    let grads = GradientsParams::from_grads(loss.backward(), &model);
-                    model = optim.step(lr, model, grads);
-                    (value, n)
-                }
-                None => (f64::NAN, 0),
+            let gold: Vec<_> = items
+                .into_iter()
+                .filter(|r| r.gold.contains(&true))
+                .collect();
+            let (loss, n) = if gold.is_empty() {
+                (f64::NAN, 0)
+            } else {
+                // Each worker's mean is scaled by its share, so the parts sum to the
+                // batch mean and the update is the same as one worker's.
+                let n = gold.len();
+                let parts: Vec<&[_]> = gold.chunks(n.div_ceil(workers.max(1))).collect();
+                let (values, grads) = data_parallel(&model, &parts, |m, part| {
+                    let (loss, k) = m.loss(part, pooling).expect("every part has a gold span");
+                    let loss = loss * (k as f32 / n as f32);
+                    let v = loss.clone().into_scalar().elem::<f64>();
+                    (v, GradientsParams::from_grads(loss.backward(), m))
+                });
+                model = optim.step(lr, model, grads);
+                (values.iter().sum(), n)
             };
             summary.no_gold += (chunk.len() - n) as u64;
             let mut dev_em = None;

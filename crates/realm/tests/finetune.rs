@@ -126,11 +126,12 @@ patience = 0
         q = p.join("q.jsonl").display(),
         p = p.display()
     );
-    std::fs::write(p.join("c.toml"), toml).unwrap();
+    std::fs::write(p.join("c.toml"), &toml).unwrap();
     let cfg = FinetuneConfig::from_toml(&p.join("c.toml")).unwrap();
     let run = p.join("run");
     let mut reports = 0;
-    let s = finetune::finetune::<Autodiff<B>>(&cfg, &run, &Default::default(), |_| reports += 1)
+    // Two data-parallel workers: the update must still learn as one worker's does.
+    let s = finetune::finetune::<Autodiff<B>>(&cfg, &run, &Default::default(), 2, |_| reports += 1)
         .unwrap();
     assert_eq!((s.steps, reports), (80, 80));
     assert_eq!(s.no_gold, 0);
@@ -146,6 +147,29 @@ patience = 0
         "{} -> {}",
         rows[1],
         rows[80]
+    );
+
+    // Continuing from the best model (model.init) starts where it left off: the first
+    // step's loss is far below the fresh run's first.
+    let cont = toml.replace(
+        &format!("reader = \"{}/reader\"", p.display()),
+        &format!("init = \"{}\"", run.join("best").display()),
+    );
+    assert_ne!(cont, toml);
+    std::fs::write(
+        p.join("c2.toml"),
+        cont.replace("max_steps = 80", "max_steps = 2"),
+    )
+    .unwrap();
+    let cfg2 = FinetuneConfig::from_toml(&p.join("c2.toml")).unwrap();
+    finetune::finetune::<Autodiff<B>>(&cfg2, &p.join("run2"), &Default::default(), 1, |_| {})
+        .unwrap();
+    let m2 = std::fs::read_to_string(p.join("run2/metrics.csv")).unwrap();
+    let first2 = m2.lines().nth(1).unwrap();
+    assert!(
+        loss(first2) < 0.5 * loss(rows[1]),
+        "continued {first2} vs fresh {}",
+        rows[1]
     );
 
     // The best model loads back and predicts what it scored on dev.
