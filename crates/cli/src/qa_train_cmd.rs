@@ -100,6 +100,12 @@ fn run_finetune<B: Backend>(a: &FinetuneArgs, device: B::Device) -> Result<()> {
         bar.set_message(format!("loss {:.3} {last_dev}", r.loss));
     })?;
     bar.finish_and_clear();
+    if let Some(from) = s.resumed_from {
+        eprintln!(
+            "resumed from the checkpoint of step {from} in {}",
+            a.run.join("checkpoint").display()
+        );
+    }
     eprintln!(
         "trained {} steps in {:.1} min; best dev EM {:.2} at step {} (saved to {}); {} training questions had no gold span in their top-k",
         s.steps,

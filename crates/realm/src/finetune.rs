@@ -17,7 +17,7 @@ use burn::module::AutodiffModule;
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder as _};
 use burn::tensor::backend::AutodiffBackend;
 use ragl_core::passage::Passage;
 use ragl_core::qa::QaExample;
@@ -36,6 +36,7 @@ use crate::{Error, Result};
 pub const KIND: &str = "qa-model";
 pub const FORMAT_VERSION: u32 = 1;
 const WEIGHTS: &str = "model.mpk";
+const METRICS_HEADER: &str = "step,epoch,lr,loss,questions_with_gold,secs,dev_em";
 type Recorder = NamedMpkFileRecorder<FullPrecisionSettings>;
 
 /// `configs/qa/*.toml`.
@@ -111,6 +112,9 @@ pub struct TrainConfig {
     pub dev_limit: usize,
     /// Evaluations without a better dev EM before stopping.
     pub patience: usize,
+    /// Steps between resumable checkpoints in `RUN/checkpoint` (0: none). One is also
+    /// written when a run stops early (`stop_after`, `max_minutes`).
+    pub checkpoint_every: u64,
 }
 
 impl Default for TrainConfig {
@@ -129,6 +133,7 @@ impl Default for TrainConfig {
             dev_every: 200,
             dev_limit: 300,
             patience: 3,
+            checkpoint_every: 50,
         }
     }
 }
@@ -231,21 +236,111 @@ fn finish_load<B: Backend>(model: OpenQa<B>, meta: QaModelMeta) -> Result<Loaded
 /// Saves a QA model directory (weights, meta, manifest), atomically.
 pub fn save<B: Backend>(model: &OpenQa<B>, meta: &QaModelMeta, dir: &Path) -> Result<()> {
     let staging = ragl_core::atomic::temp_path(dir);
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging).map_err(|e| ragl_core::Error::io(&staging, e))?;
+    let m = stage_model(model, meta, &staging, KIND)?;
+    m.write(&staging)?;
+    ragl_core::atomic::publish_dir(&staging, dir)?;
+    Ok(())
+}
+
+/// Writes the weights into a fresh `staging` and returns its manifest, not yet written.
+fn stage_model<B: Backend>(
+    model: &OpenQa<B>,
+    meta: &QaModelMeta,
+    staging: &Path,
+    kind: &str,
+) -> Result<ragl_core::manifest::Manifest> {
+    let _ = std::fs::remove_dir_all(staging);
+    std::fs::create_dir_all(staging).map_err(|e| ragl_core::Error::io(staging, e))?;
     model
         .clone()
         .save_file(staging.join("model"), &Recorder::new())
         .map_err(|e| Error::Mismatch(format!("saving {}: {e}", staging.display())))?;
-    let mut m = ragl_core::manifest::Manifest::new(KIND, FORMAT_VERSION);
+    let mut m = ragl_core::manifest::Manifest::new(kind, FORMAT_VERSION);
     m.config = serde_json::to_value(meta).expect("meta serialises");
     m.counts
         .insert("parameters".into(), model.num_params() as u64);
-    m.add_file(&staging, WEIGHTS)?;
+    m.add_file(staging, WEIGHTS)?;
     m.model_fingerprint = m.files.get(WEIGHTS).cloned();
+    Ok(m)
+}
+
+fn skeleton<B: Backend>(meta: &QaModelMeta, device: &B::Device) -> OpenQa<B> {
+    let (query, _) = meta.query_config.init::<B>(false, device);
+    let (reader, _) = meta.reader_config.init::<B>(false, device);
+    OpenQa {
+        query,
+        reader: SpanReader::new(reader, &meta.span, device),
+    }
+}
+
+const CKPT_KIND: &str = "qa-finetune-checkpoint";
+const OPTIM: &str = "optim";
+
+/// Where a run stands: with the weights and the optimiser, enough to continue it exactly.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CkptState {
+    step: u64,
+    best_dev_em: f64,
+    best_step: u64,
+    stale: usize,
+    no_gold: u64,
+    /// The run's config, to refuse resuming under another.
+    config: FinetuneConfig,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CkptConfig {
+    meta: QaModelMeta,
+    state: CkptState,
+}
+
+fn save_checkpoint<B: AutodiffBackend, O: Optimizer<OpenQa<B>, B>>(
+    dir: &Path,
+    model: &OpenQa<B>,
+    optim: &O,
+    meta: &QaModelMeta,
+    state: CkptState,
+) -> Result<()> {
+    let staging = ragl_core::atomic::temp_path(dir);
+    let mut m = stage_model(model, meta, &staging, CKPT_KIND)?;
+    Recorder::new()
+        .record(optim.to_record(), staging.join(OPTIM))
+        .map_err(|e| Error::Mismatch(format!("saving {}: {e}", staging.display())))?;
+    m.add_file(&staging, "optim.mpk")?;
+    m.config = serde_json::to_value(CkptConfig {
+        meta: meta.clone(),
+        state,
+    })
+    .expect("checkpoint serialises");
     m.write(&staging)?;
     ragl_core::atomic::publish_dir(&staging, dir)?;
     Ok(())
+}
+
+fn load_checkpoint<B: AutodiffBackend, O: Optimizer<OpenQa<B>, B>>(
+    dir: &Path,
+    optim: O,
+    device: &B::Device,
+) -> Result<(OpenQa<B>, O, CkptState)> {
+    let m = ragl_core::manifest::Manifest::open_checked(dir, CKPT_KIND, FORMAT_VERSION, None)?;
+    m.verify_files(dir)?;
+    let c: CkptConfig = serde_json::from_value(m.config.clone())
+        .map_err(|e| Error::Mismatch(format!("{}: {e}", dir.display())))?;
+    let rec = Recorder::new();
+    let model = skeleton::<B>(&c.meta, device)
+        .load_file(dir.join("model"), &rec, device)
+        .map_err(|e| Error::Mismatch(format!("{}: {e}", dir.display())))?;
+    let orec = rec
+        .load(dir.join(OPTIM), device)
+        .map_err(|e| Error::Mismatch(format!("{}: {e}", dir.display())))?;
+    Ok((model, optim.load_record(orec), c.state))
+}
+
+/// The parts of a config that must not change when a run resumes (the stopping rules may).
+fn resumable_part(c: &FinetuneConfig) -> serde_json::Value {
+    let mut c = c.clone();
+    (c.train.stop_after, c.train.max_minutes) = (None, None);
+    serde_json::to_value(c).expect("config serialises")
 }
 
 /// Loads a QA model directory written by [`save`].
@@ -254,13 +349,7 @@ pub fn load<B: Backend>(dir: &Path, device: &B::Device) -> Result<Loaded<B>> {
     m.verify_files(dir)?;
     let meta: QaModelMeta = serde_json::from_value(m.config.clone())
         .map_err(|e| Error::Mismatch(format!("{}: {e}", dir.display())))?;
-    let (query, _) = meta.query_config.init::<B>(false, device);
-    let (reader, _) = meta.reader_config.init::<B>(false, device);
-    let skeleton = OpenQa {
-        query,
-        reader: SpanReader::new(reader, &meta.span, device),
-    };
-    let model = skeleton
+    let model = skeleton::<B>(&meta, device)
         .load_file(dir.join("model"), &Recorder::new(), device)
         .map_err(|e| Error::Mismatch(format!("{}: {e}", dir.join(WEIGHTS).display())))?;
     finish_load(model, meta)
@@ -418,6 +507,8 @@ pub struct FinetuneSummary {
     pub minutes: f64,
     /// Training questions with no gold span in their top-k (they teach nothing).
     pub no_gold: u64,
+    /// The checkpoint step this run continued from.
+    pub resumed_from: Option<u64>,
 }
 
 fn read_questions(path: &Path) -> Result<Vec<QaExample>> {
@@ -427,7 +518,8 @@ fn read_questions(path: &Path) -> Result<Vec<QaExample>> {
     ragl_eval::qa_data::read_gold(&input, format).map_err(|e| Error::Mismatch(e.to_string()))
 }
 
-/// Fine-tunes from `cfg` into `run_dir` (`config.json`, `metrics.csv`, `best/`).
+/// Fine-tunes from `cfg` into `run_dir` (`config.json`, `metrics.csv`, `best/`,
+/// `checkpoint/`), resuming from `run_dir/checkpoint` when it is there.
 pub fn finetune<B: AutodiffBackend>(
     cfg: &FinetuneConfig,
     run_dir: &Path,
@@ -469,24 +561,6 @@ pub fn finetune<B: AutodiffBackend>(
         reader_tokenizer,
         pooling,
     } = l;
-    if !cfg.model.train_query {
-        model.query = model.query.no_grad();
-    }
-    std::fs::create_dir_all(run_dir).map_err(|e| ragl_core::Error::io(run_dir, e))?;
-    ragl_core::atomic::write_bytes_atomic(
-        &run_dir.join("config.json"),
-        &serde_json::to_vec_pretty(cfg).expect("config serialises"),
-    )?;
-    let metrics_path = run_dir.join("metrics.csv");
-    let mut metrics = std::io::BufWriter::new(
-        std::fs::File::create(&metrics_path).map_err(|e| ragl_core::Error::io(&metrics_path, e))?,
-    );
-    writeln!(
-        metrics,
-        "step,epoch,lr,loss,questions_with_gold,secs,dev_em"
-    )
-    .map_err(|e| ragl_core::Error::io(&metrics_path, e))?;
-
     let bq = t.batch_questions.max(1);
     let per_epoch = train.len().div_ceil(bq) as u64;
     let total = t
@@ -500,6 +574,39 @@ pub fn finetune<B: AutodiffBackend>(
         optim_cfg = optim_cfg.with_grad_clipping(Some(GradientClippingConfig::Norm(t.clip_norm)));
     }
     let mut optim = optim_cfg.init::<B, OpenQa<B>>();
+    let ckpt_dir = run_dir.join("checkpoint");
+    let mut resumed = None;
+    if ckpt_dir.exists() {
+        let (m, o, st) = load_checkpoint::<B, _>(&ckpt_dir, optim, device)?;
+        if resumable_part(&st.config) != resumable_part(cfg) {
+            return Err(Error::Mismatch(format!(
+                "{}: written by a run with another config; use a new run directory, or delete the checkpoint to start over",
+                ckpt_dir.display()
+            )));
+        }
+        (model, optim, resumed) = (m, o, Some(st));
+    }
+    if !cfg.model.train_query {
+        model.query = model.query.no_grad();
+    }
+    std::fs::create_dir_all(run_dir).map_err(|e| ragl_core::Error::io(run_dir, e))?;
+    ragl_core::atomic::write_bytes_atomic(
+        &run_dir.join("config.json"),
+        &serde_json::to_vec_pretty(cfg).expect("config serialises"),
+    )?;
+    let metrics_path = run_dir.join("metrics.csv");
+    // A resumed run drops the rows written after its checkpoint, then appends.
+    ragl_core::atomic::truncate_steps(
+        &metrics_path,
+        METRICS_HEADER,
+        resumed.as_ref().map_or(0, |s: &CkptState| s.step),
+    )?;
+    let mut metrics = std::io::BufWriter::new(
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&metrics_path)
+            .map_err(|e| ragl_core::Error::io(&metrics_path, e))?,
+    );
     let lr_at = |s: u64| crate::warmup_linear_decay(t.lr, t.warmup, total, s);
     let dev_questions: Vec<&str> = dev.iter().map(|e| e.question.as_str()).collect();
     let mut summary = FinetuneSummary {
@@ -508,9 +615,25 @@ pub fn finetune<B: AutodiffBackend>(
         best_step: 0,
         minutes: 0.0,
         no_gold: 0,
+        resumed_from: None,
     };
     let mut stale = 0usize;
     let mut step = 0u64;
+    if let Some(st) = &resumed {
+        (summary.best_dev_em, summary.best_step, summary.no_gold) =
+            (st.best_dev_em, st.best_step, st.no_gold);
+        (summary.resumed_from, summary.steps, stale, step) =
+            (Some(st.step), st.step, st.stale, st.step);
+    }
+    let start = step;
+    let state = |step, summary: &FinetuneSummary, stale| CkptState {
+        step,
+        best_dev_em: summary.best_dev_em,
+        best_step: summary.best_step,
+        stale,
+        no_gold: summary.no_gold,
+        config: cfg.clone(),
+    };
     // Built once: tokenizers and passages serve every step and every evaluation.
     let ctx = RetrievalContext {
         index: &index,
@@ -523,7 +646,10 @@ pub fn finetune<B: AutodiffBackend>(
     'epochs: for epoch in 0..t.epochs.max(1) {
         let mut order: Vec<usize> = (0..train.len()).collect();
         Rng::new(t.seed ^ (epoch + 1).wrapping_mul(0x9E37_79B9)).shuffle(&mut order);
-        for chunk in order.chunks(bq) {
+        for (pos, chunk) in order.chunks(bq).enumerate() {
+            if epoch * per_epoch + (pos as u64) < start {
+                continue; // done before the checkpoint this run resumed from
+            }
             if step >= total
                 || t.stop_after.is_some_and(|s| step >= s)
                 || t.max_minutes
@@ -532,6 +658,8 @@ pub fn finetune<B: AutodiffBackend>(
                 break 'epochs;
             }
             step += 1;
+            // Seeded by the step, so a resumed run draws what an uninterrupted one would.
+            B::seed(device, t.seed.wrapping_add(step));
             let qs: Vec<&str> = chunk.iter().map(|&i| train[i].question.as_str()).collect();
             let ms: Vec<AnswerMatcher> = chunk.iter().map(|&i| train_m[i].clone()).collect();
             let (items, _) = retrieve(&model.valid(), pooling, &ctx, &qs, Some(&ms))?;
@@ -592,6 +720,18 @@ pub fn finetune<B: AutodiffBackend>(
                 dev_em,
             });
             summary.steps = step;
+            if t.checkpoint_every > 0 && step.is_multiple_of(t.checkpoint_every) {
+                metrics
+                    .flush()
+                    .map_err(|e| ragl_core::Error::io(&metrics_path, e))?;
+                save_checkpoint(
+                    &ckpt_dir,
+                    &model,
+                    &optim,
+                    &meta,
+                    state(step, &summary, stale),
+                )?;
+            }
             if t.patience > 0 && stale >= t.patience {
                 break 'epochs;
             }
@@ -600,6 +740,15 @@ pub fn finetune<B: AutodiffBackend>(
     metrics
         .flush()
         .map_err(|e| ragl_core::Error::io(&metrics_path, e))?;
+    if t.checkpoint_every > 0 && step > start && !step.is_multiple_of(t.checkpoint_every) {
+        save_checkpoint(
+            &ckpt_dir,
+            &model,
+            &optim,
+            &meta,
+            state(step, &summary, stale),
+        )?;
+    }
     summary.minutes = t0.elapsed().as_secs_f64() / 60.0;
     Ok(summary)
 }

@@ -172,6 +172,59 @@ patience = 0
         rows[1]
     );
 
+    // Stopped after step 6 and run again, a run resumes from its checkpoint (weights,
+    // optimiser, data position, best dev EM) and writes what an uninterrupted run writes.
+    let short = toml
+        .replace("max_steps = 80", "max_steps = 12\ncheckpoint_every = 4")
+        .replace("dev_every = 20", "dev_every = 5");
+    std::fs::write(p.join("c3.toml"), &short).unwrap();
+    let cfg3 = FinetuneConfig::from_toml(&p.join("c3.toml")).unwrap();
+    let whole =
+        finetune::finetune::<Autodiff<B>>(&cfg3, &p.join("whole"), &Default::default(), 1, |_| {})
+            .unwrap();
+    let mut stopped = cfg3.clone();
+    stopped.train.stop_after = Some(6);
+    let first = finetune::finetune::<Autodiff<B>>(
+        &stopped,
+        &p.join("split"),
+        &Default::default(),
+        1,
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!((first.steps, first.resumed_from), (6, None));
+    let rest =
+        finetune::finetune::<Autodiff<B>>(&cfg3, &p.join("split"), &Default::default(), 1, |_| {})
+            .unwrap();
+    assert_eq!((rest.steps, rest.resumed_from), (12, Some(6)));
+    assert_eq!(
+        (rest.best_dev_em, rest.best_step),
+        (whole.best_dev_em, whole.best_step)
+    );
+    let cols = |dir: &str| -> Vec<String> {
+        std::fs::read_to_string(p.join(dir).join("metrics.csv"))
+            .unwrap()
+            .lines()
+            .map(|r| {
+                let c: Vec<&str> = r.split(',').collect();
+                // Everything but the wall-clock seconds, and dev EM but at the step where
+                // the first part stopped (a stopped run evaluates its last model).
+                let em = if c[0] == "6" { "" } else { c[6] };
+                format!("{},{em}", c[..5].join(","))
+            })
+            .collect()
+    };
+    assert_eq!(cols("split").len(), 13);
+    assert_eq!(cols("split"), cols("whole"));
+    // Another config is refused rather than resumed.
+    let mut other = cfg3.clone();
+    other.train.lr *= 2.0;
+    let e =
+        finetune::finetune::<Autodiff<B>>(&other, &p.join("split"), &Default::default(), 1, |_| {})
+            .err()
+            .unwrap();
+    assert!(e.to_string().contains("another config"), "{e}");
+
     // The best model loads back and predicts what it scored on dev.
     let l = finetune::load::<B>(&run.join("best"), &Default::default()).unwrap();
     let index = ragl_index::Index::open(&p.join("index")).unwrap();
