@@ -626,13 +626,16 @@ pub fn finetune<B: AutodiffBackend>(
             (Some(st.step), st.step, st.stale, st.step);
     }
     let start = step;
-    let state = |step, summary: &FinetuneSummary, stale| CkptState {
-        step,
-        best_dev_em: summary.best_dev_em,
-        best_step: summary.best_step,
-        stale,
-        no_gold: summary.no_gold,
-        config: cfg.clone(),
+    let checkpoint = |model: &OpenQa<B>, optim: &_, step, summary: &FinetuneSummary, stale| {
+        let state = CkptState {
+            step,
+            best_dev_em: summary.best_dev_em,
+            best_step: summary.best_step,
+            stale,
+            no_gold: summary.no_gold,
+            config: cfg.clone(),
+        };
+        save_checkpoint(&ckpt_dir, model, optim, &meta, state)
     };
     // Built once: tokenizers and passages serve every step and every evaluation.
     let ctx = RetrievalContext {
@@ -724,13 +727,7 @@ pub fn finetune<B: AutodiffBackend>(
                 metrics
                     .flush()
                     .map_err(|e| ragl_core::Error::io(&metrics_path, e))?;
-                save_checkpoint(
-                    &ckpt_dir,
-                    &model,
-                    &optim,
-                    &meta,
-                    state(step, &summary, stale),
-                )?;
+                checkpoint(&model, &optim, step, &summary, stale)?;
             }
             if t.patience > 0 && stale >= t.patience {
                 break 'epochs;
@@ -741,13 +738,7 @@ pub fn finetune<B: AutodiffBackend>(
         .flush()
         .map_err(|e| ragl_core::Error::io(&metrics_path, e))?;
     if t.checkpoint_every > 0 && step > start && !step.is_multiple_of(t.checkpoint_every) {
-        save_checkpoint(
-            &ckpt_dir,
-            &model,
-            &optim,
-            &meta,
-            state(step, &summary, stale),
-        )?;
+        checkpoint(&model, &optim, step, &summary, stale)?;
     }
     summary.minutes = t0.elapsed().as_secs_f64() / 60.0;
     Ok(summary)
