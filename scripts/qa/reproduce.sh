@@ -58,3 +58,8 @@ pred c-hnsw-test500 $C $O/index-minilm-hnsw 3 $S/test500.jsonl
 pred c-nq300 $C $O/index-minilm 1 $S/nq300.jsonl
 pred c-webq300 $C $O/index-minilm 1 $S/webq300.json
 pred c-trec300 $C $O/index-minilm 1 $S/trec300.tsv
+
+# (c) continued (2026-11-28): from best-180 with a fresh optimiser and data order, two
+# data-parallel workers, up to 480 more steps or 80 minutes; its best dev model on test.
+[ -d $Q/dense-minilm-2/best ] || $R finetune-qa --config configs/qa/squad-minilm-continue.toml --run $Q/dense-minilm-2
+pred c2-exact-test $Q/dense-minilm-2/best $O/index-minilm 3 $O/test.jsonl
