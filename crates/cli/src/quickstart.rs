@@ -634,6 +634,10 @@ dev_every = 100
             &format!("{mt}/medical.train.tgt"),
             "--out",
             &ds,
+            // One graph thread: a concurrent build depends on thread timing, and the
+            // quickstart's numbers should depend on the seed alone.
+            "--graph-threads",
+            "1",
         ])],
     )?;
     let (sweep_json, test_json) = (q.p("knnmt/sweep-dev.json"), q.p("knnmt/test.json"));
