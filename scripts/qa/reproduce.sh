@@ -63,3 +63,4 @@ pred c-trec300 $C $O/index-minilm 1 $S/trec300.tsv
 # data-parallel workers, up to 480 more steps or 80 minutes; its best dev model on test.
 [ -d $Q/dense-minilm-2/best ] || $R finetune-qa --config configs/qa/squad-minilm-continue.toml --run $Q/dense-minilm-2
 pred c2-exact-test $Q/dense-minilm-2/best $O/index-minilm 3 $O/test.jsonl
+pred b2-bm25-test $Q/dense-minilm-2/best $O/index-bm25 3 $O/test.jsonl
