@@ -689,7 +689,12 @@ pub fn finetune<B: AutodiffBackend>(
             };
             summary.no_gold += (chunk.len() - n) as u64;
             let mut dev_em = None;
-            let last = step == total || t.stop_after == Some(step);
+            // A run cut by its time limit stops before the next step: evaluate this one, so
+            // that the steps since the last evaluation are not lost to the best model.
+            let out_of_time = t
+                .max_minutes
+                .is_some_and(|m| t0.elapsed().as_secs_f64() / 60.0 >= m);
+            let last = step == total || t.stop_after == Some(step) || out_of_time;
             if t.dev_every > 0 && (step.is_multiple_of(t.dev_every) || last) {
                 let inner = model.valid();
                 let preds = predict_with(&inner, pooling, &ctx, &dev_questions, bq * 4, |_| {})?;
