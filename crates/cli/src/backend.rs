@@ -14,6 +14,17 @@ pub enum DeviceSpec {
     Cuda(usize),
 }
 
+impl DeviceSpec {
+    /// Data-parallel training workers: one per CPU thread (burn-flex keeps one graph on
+    /// about one core); a GPU runs the batch whole.
+    pub fn training_workers(self) -> usize {
+        match self {
+            DeviceSpec::Cpu => rayon::current_num_threads(),
+            DeviceSpec::Cuda(_) => 1,
+        }
+    }
+}
+
 impl std::str::FromStr for DeviceSpec {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

@@ -129,11 +129,7 @@ fn train<B: Backend>(a: &TrainArgs, device: B::Device) -> Result<()> {
         .expect("template"),
     );
     let mut last_dev = String::new();
-    // On the CPU one data-parallel worker per thread; a GPU runs the batch whole.
-    let workers = match a.device {
-        DeviceSpec::Cpu => rayon::current_num_threads(),
-        DeviceSpec::Cuda(_) => 1,
-    };
+    let workers = a.device.training_workers();
     let st = ragl_mt::train::train::<Autodiff<B>>(&cfg, &a.run, &device, workers, |e| match e {
         Event::Started {
             resumed_from,

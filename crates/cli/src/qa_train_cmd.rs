@@ -85,11 +85,7 @@ fn run_finetune<B: Backend>(a: &FinetuneArgs, device: B::Device) -> Result<()> {
         .expect("template"),
     );
     let mut last_dev = String::new();
-    // On the CPU one data-parallel worker per thread; a GPU runs the batch whole.
-    let workers = match a.device {
-        DeviceSpec::Cpu => rayon::current_num_threads(),
-        DeviceSpec::Cuda(_) => 1,
-    };
+    let workers = a.device.training_workers();
     let s = finetune::finetune::<Autodiff<B>>(&cfg, &a.run, &device, workers, |r| {
         bar.set_length(r.total);
         bar.set_position(r.step);

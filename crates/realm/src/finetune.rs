@@ -626,6 +626,10 @@ pub fn finetune<B: AutodiffBackend>(
             (Some(st.step), st.step, st.stale, st.step);
     }
     let start = step;
+    let out_of_time = || {
+        t.max_minutes
+            .is_some_and(|m| t0.elapsed().as_secs_f64() / 60.0 >= m)
+    };
     let checkpoint = |model: &OpenQa<B>, optim: &_, step, summary: &FinetuneSummary, stale| {
         let state = CkptState {
             step,
@@ -653,11 +657,7 @@ pub fn finetune<B: AutodiffBackend>(
             if epoch * per_epoch + (pos as u64) < start {
                 continue; // done before the checkpoint this run resumed from
             }
-            if step >= total
-                || t.stop_after.is_some_and(|s| step >= s)
-                || t.max_minutes
-                    .is_some_and(|m| t0.elapsed().as_secs_f64() / 60.0 >= m)
-            {
+            if step >= total || t.stop_after.is_some_and(|s| step >= s) || out_of_time() {
                 break 'epochs;
             }
             step += 1;
@@ -691,10 +691,7 @@ pub fn finetune<B: AutodiffBackend>(
             let mut dev_em = None;
             // A run cut by its time limit stops before the next step: evaluate this one, so
             // that the steps since the last evaluation are not lost to the best model.
-            let out_of_time = t
-                .max_minutes
-                .is_some_and(|m| t0.elapsed().as_secs_f64() / 60.0 >= m);
-            let last = step == total || t.stop_after == Some(step) || out_of_time;
+            let last = step == total || t.stop_after == Some(step) || out_of_time();
             if t.dev_every > 0 && (step.is_multiple_of(t.dev_every) || last) {
                 let inner = model.valid();
                 let preds = predict_with(&inner, pooling, &ctx, &dev_questions, bq * 4, |_| {})?;
