@@ -124,6 +124,7 @@ impl BertConfig {
                 output: lin(ff, d),
                 output_norm: layer_norm(d, eps, device),
                 n_heads: self.num_attention_heads,
+                eps,
             })
             .collect();
         let bert = Bert {
@@ -186,6 +187,8 @@ pub struct BertLayer<B: Backend> {
     /// `output.LayerNorm`
     pub output_norm: LayerNorm<B>,
     pub n_heads: usize,
+    /// The LayerNorms' epsilon (burn keeps its own private; the CPU path needs it).
+    pub eps: f64,
 }
 
 impl<B: Backend> BertLayer<B> {
@@ -243,20 +246,25 @@ impl<B: Backend> Bert<B> {
         let x = e.word_embeddings.forward(input.ids.clone())
             + e.position_embeddings.forward(pos)
             + e.token_type_embeddings.forward(input.type_ids.clone());
-        let mut x = e.layer_norm.forward(x);
-        // Only pay for masking when the batch has padding.
-        let any_pad = input.pad_mask.clone().any().into_scalar().elem::<bool>();
-        let mask = any_pad.then(|| {
-            input
-                .pad_mask
-                .clone()
-                .reshape([b, 1, 1, s])
-                .expand([b, 1, s, s])
-        });
-        for layer in &self.layers {
-            x = layer.forward(x, mask.clone());
+        let x = e.layer_norm.forward(x);
+        match crate::cpu::encoder_layers(&self.layers, x, &input.pad_mask) {
+            Ok(x) => x,
+            Err(mut x) => {
+                // Only pay for masking when the batch has padding.
+                let any_pad = input.pad_mask.clone().any().into_scalar().elem::<bool>();
+                let mask = any_pad.then(|| {
+                    input
+                        .pad_mask
+                        .clone()
+                        .reshape([b, 1, 1, s])
+                        .expand([b, 1, s, s])
+                });
+                for layer in &self.layers {
+                    x = layer.forward(x, mask.clone());
+                }
+                x
+            }
         }
-        x
     }
 
     /// `BertPooler`: tanh(dense(h[CLS])), if the checkpoint has a pooler.

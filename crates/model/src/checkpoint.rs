@@ -289,6 +289,7 @@ pub fn load<B: Backend>(dir: &Path, device: &B::Device) -> Result<Checkpoint<B>>
             output: linear(&mut w, &format!("{p}.{}", LAYER[6]), ff, d, device)?,
             output_norm: norm(&mut w, &format!("{p}.{}", LAYER[7]), d, eps, device)?,
             n_heads: c.num_attention_heads,
+            eps,
         });
     }
     let pooler = if w.has_prefix("pooler.") {

@@ -19,6 +19,7 @@
 
 pub mod bert;
 pub mod checkpoint;
+mod cpu;
 pub mod encode;
 pub mod parallel;
 pub mod tokenizer;
