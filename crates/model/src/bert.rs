@@ -5,7 +5,9 @@
 //! [`BertConfig`] mirrors HF's `config.json`. Post-norm layers, exact (erf) GELU, LayerNorm
 //! eps from the config (1e-12 for BERT). Attention goes through burn's fused
 //! `attention` op (flash/naive chosen by the backend) with the padding mask as `true` =
-//! masked key. The HF weight names are in one place, [`EMBEDDING_HF_NAMES`] and
+//! masked key. For inference on the CPU backend, [`Bert::forward`] runs the encoder layers
+//! through `cpu.rs` instead (the same function, written on the `gemm` crate for speed).
+//! The HF weight names are in one place, [`EMBEDDING_HF_NAMES`] and
 //! [`LAYER_HF_NAMES`], which loading and saving share.
 
 use burn::module::Param;

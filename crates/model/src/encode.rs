@@ -142,7 +142,7 @@ pub struct Encoder<B: Backend> {
     /// L2-normalise the pooled vectors (sentence-transformers' `Normalize` module).
     pub normalize: bool,
     /// Batches run at once, one per rayon worker. Worth the number of cores on the CPU
-    /// backend, where one batch's ops keep about one core busy; 1 on a GPU.
+    /// backend, where only a batch's large products spread across cores; 1 on a GPU.
     pub concurrent_batches: usize,
     pub device: B::Device,
 }
