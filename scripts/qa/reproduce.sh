@@ -64,3 +64,9 @@ pred c-trec300 $C $O/index-minilm 1 $S/trec300.tsv
 [ -d $Q/dense-minilm-2/best ] || $R finetune-qa --config configs/qa/squad-minilm-continue.toml --run $Q/dense-minilm-2
 pred c2-exact-test $Q/dense-minilm-2/best $O/index-minilm 3 $O/test.jsonl
 pred b2-bm25-test $Q/dense-minilm-2/best $O/index-bm25 3 $O/test.jsonl
+
+# (c) continued again (2026-11-28, eighth session): from the best model above (step 420 in
+# all) with a fresh optimiser at 4e-5 and data order (seed 3), up to 600 more steps or 75
+# minutes, resumable from its checkpoint; its best dev model on test.
+[ -d $Q/dense-minilm-3/best ] || $R finetune-qa --config configs/qa/squad-minilm-continue-2.toml --run $Q/dense-minilm-3
+pred c3-exact-test $Q/dense-minilm-3/best $O/index-minilm 3 $O/test.jsonl
