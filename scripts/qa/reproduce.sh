@@ -70,3 +70,4 @@ pred b2-bm25-test $Q/dense-minilm-2/best $O/index-bm25 3 $O/test.jsonl
 # minutes, resumable from its checkpoint; its best dev model on test.
 [ -d $Q/dense-minilm-3/best ] || $R finetune-qa --config configs/qa/squad-minilm-continue-2.toml --run $Q/dense-minilm-3
 pred c3-exact-test $Q/dense-minilm-3/best $O/index-minilm 3 $O/test.jsonl
+pred c3k5-exact-test $Q/dense-minilm-3/best $O/index-minilm 5 $O/test.jsonl   # k chosen on dev (38.0 at k 3, 40.0 at k 5)
