@@ -30,7 +30,7 @@ use ragl_model::tokenizer::TextTokenizer;
 use ragl_reader::span::{AnswerMatcher, SpanReader, SpanReaderConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::openqa::{OpenQa, QueryPooling, RetrievalContext, retrieve};
+use crate::openqa::{OpenQa, QueryPooling, RetrievalContext, own_passages, retrieve};
 use crate::{Error, Result};
 
 pub const KIND: &str = "qa-model";
@@ -115,6 +115,11 @@ pub struct TrainConfig {
     /// Steps between resumable checkpoints in `RUN/checkpoint` (0: none). One is also
     /// written when a run stops early (`stop_after`, `max_minutes`).
     pub checkpoint_every: u64,
+    /// Train the reader on each question's own passage (its `context`, as SQuAD gives it)
+    /// instead of the retrieved top-k: a reading-comprehension warm-up that costs a k-th
+    /// per question, before fine-tuning with retrieval from its best model (`model.init`).
+    /// The query tower gets no gradient; dev evaluation still retrieves.
+    pub own_passages: bool,
 }
 
 impl Default for TrainConfig {
@@ -134,6 +139,7 @@ impl Default for TrainConfig {
             dev_limit: 300,
             patience: 3,
             checkpoint_every: 50,
+            own_passages: false,
         }
     }
 }
@@ -537,6 +543,14 @@ pub fn finetune<B: AutodiffBackend>(
     let mut dev = read_questions(&cfg.data.dev)?;
     dev.truncate(t.dev_limit.max(1));
     let train_m = matchers(&train)?;
+    if t.own_passages
+        && let Some(e) = train.iter().find(|e| e.context.is_none())
+    {
+        return Err(Error::Mismatch(format!(
+            "{}: train.own_passages needs each training question's passage (`context`), and this one has none",
+            e.source
+        )));
+    }
     let l = match &cfg.model.init {
         Some(dir) => {
             let l = load::<B>(dir, device)?;
@@ -665,7 +679,26 @@ pub fn finetune<B: AutodiffBackend>(
             B::seed(device, t.seed.wrapping_add(step));
             let qs: Vec<&str> = chunk.iter().map(|&i| train[i].question.as_str()).collect();
             let ms: Vec<AnswerMatcher> = chunk.iter().map(|&i| train_m[i].clone()).collect();
-            let (items, _) = retrieve(&model.valid(), pooling, &ctx, &qs, Some(&ms))?;
+            let items = if t.own_passages {
+                // Titled as the corpus chunker titles SQuAD's passages.
+                let titles: Vec<Option<String>> = chunk
+                    .iter()
+                    .map(|&i| train[i].title.as_ref().map(|t| t.replace('_', " ")))
+                    .collect();
+                let own: Vec<(Option<&str>, &str)> = chunk
+                    .iter()
+                    .zip(&titles)
+                    .map(|(&i, t)| {
+                        (
+                            t.as_deref(),
+                            train[i].context.as_deref().unwrap_or_default(),
+                        )
+                    })
+                    .collect();
+                own_passages(&ctx, &qs, &own, &ms)?
+            } else {
+                retrieve(&model.valid(), pooling, &ctx, &qs, Some(&ms))?.0
+            };
             let lr = lr_at(step);
             let gold: Vec<_> = items
                 .into_iter()

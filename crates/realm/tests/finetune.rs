@@ -269,4 +269,79 @@ patience = 0
     }
     // A foreign directory is refused.
     assert!(finetune::load::<B>(&p.join("index"), &Default::default()).is_err());
+
+    // Reading-comprehension warm-up (train.own_passages): each question comes with the
+    // passage it was written from, and the reader trains on that passage alone. It must
+    // then read: given each question's passage, its best span is the answer. (Dev EM,
+    // which retrieves and compares span scores across passages, is stage 2's to raise.)
+    let with_context: String = qa
+        .iter()
+        .map(|(q, a)| {
+            let ctx = docs.iter().find(|d| d.contains(a)).unwrap();
+            serde_json::json!({"question": q, "answer": [a], "context": ctx, "title": "t_1"})
+                .to_string()
+                + "\n"
+        })
+        .collect();
+    std::fs::write(p.join("qc.jsonl"), &with_context).unwrap();
+    let own = toml
+        .replace(
+            &format!("train = \"{}\"", p.join("q.jsonl").display()),
+            &format!("train = \"{}\"", p.join("qc.jsonl").display()),
+        )
+        .replace("patience = 0", "patience = 0\nown_passages = true");
+    assert_ne!(own, toml);
+    std::fs::write(p.join("c4.toml"), &own).unwrap();
+    let cfg4 = FinetuneConfig::from_toml(&p.join("c4.toml")).unwrap();
+    let s4 =
+        finetune::finetune::<Autodiff<B>>(&cfg4, &p.join("own"), &Default::default(), 2, |_| {})
+            .unwrap();
+    assert_eq!((s4.steps, s4.no_gold), (80, 0));
+    let m4 = std::fs::read_to_string(p.join("own/metrics.csv")).unwrap();
+    let (first4, last4) = (m4.lines().nth(1).unwrap(), m4.lines().last().unwrap());
+    assert!(loss(last4) < 0.2 * loss(first4), "{first4} -> {last4}");
+    let read = finetune::load::<B>(&p.join("own/best"), &Default::default()).unwrap();
+    let ctx = ragl_realm::openqa::RetrievalContext {
+        index: &index,
+        passages: &passages,
+        query_tokenizer: &read.query_tokenizer,
+        reader_tokenizer: &read.reader_tokenizer,
+        reader: &read.meta.span,
+        k: 1,
+    };
+    let own_docs: Vec<(Option<&str>, &str)> = qa
+        .iter()
+        .map(|(_, a)| (Some("t 1"), *docs.iter().find(|d| d.contains(a)).unwrap()))
+        .collect();
+    let ms: Vec<_> = qa
+        .iter()
+        .map(|(_, a)| {
+            ragl_reader::span::AnswerMatcher::new(&ragl_core::qa::Answer::Strings(vec![
+                a.to_string(),
+            ]))
+            .unwrap()
+        })
+        .collect();
+    let items = ragl_realm::openqa::own_passages(&ctx, &qs, &own_docs, &ms).unwrap();
+    let best = read.model.predict(&items, read.pooling);
+    for (((b, item), (q, a)), (_, text)) in best.iter().zip(&items).zip(&qa).zip(&own_docs) {
+        let b = b.as_ref().expect("a span");
+        assert_eq!(item.inputs.len(), 1);
+        assert_eq!(&text[b.bytes.0..b.bytes.1], *a, "{q}");
+    }
+    // Training questions without their passage are refused, naming the line.
+    let missing = own.replace(
+        &format!("train = \"{}\"", p.join("qc.jsonl").display()),
+        &format!("train = \"{}\"", p.join("q.jsonl").display()),
+    );
+    std::fs::write(p.join("c5.toml"), &missing).unwrap();
+    let cfg5 = FinetuneConfig::from_toml(&p.join("c5.toml")).unwrap();
+    let e =
+        finetune::finetune::<Autodiff<B>>(&cfg5, &p.join("own2"), &Default::default(), 1, |_| {})
+            .err()
+            .unwrap();
+    assert!(
+        e.to_string().contains("q.jsonl:1") && e.to_string().contains("context"),
+        "{e}"
+    );
 }
