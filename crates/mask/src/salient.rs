@@ -723,8 +723,9 @@ fn name_candidates(text: &str) -> Vec<(usize, usize)> {
             if j + 1 < words.len() && gap_ok(words[j].1, words[j + 1].0) {
                 let nw = trim_word(text, words[j + 1]);
                 let word = &text[nw.0..nw.1];
-                if is_cap_word(word) && !text[words[j].0..words[j].1].ends_with(['.', ','])
-                    || (is_cap_word(word) && text[words[j].0..words[j].1].len() <= 3)
+                let prev = &text[words[j].0..words[j].1];
+                if is_cap_word(word) && !prev.ends_with(['.', ','])
+                    || (is_cap_word(word) && prev.len() <= 3 && !ends_sentence(prev))
                 {
                     j += 1;
                     end = nw.1;
@@ -748,6 +749,14 @@ fn name_candidates(text: &str) -> Vec<(usize, usize)> {
         i = j + 1;
     }
     out
+}
+
+/// A short word whose period ends its sentence rather than abbreviating it: an acronym or
+/// a Roman numeral ("the US. The …", "World War II. The …"), unlike "St." or "Jr.".
+fn ends_sentence(word: &str) -> bool {
+    word.strip_suffix('.').is_some_and(|core| {
+        core.chars().count() >= 2 && core.chars().all(|c| c.is_ascii_uppercase())
+    })
 }
 
 /// Trims possessives and trailing punctuation (except the period of an initial).
@@ -989,6 +998,18 @@ mod tests {
         );
         assert_eq!(got[4].1, SpanType::Person);
         assert_eq!(got[5].1, SpanType::Loc);
+    }
+
+    #[test]
+    fn a_name_does_not_run_into_the_next_sentence() {
+        let got = show(
+            "It ended with World War II. The embargo hit the US. The Church of St. Peter stood in St. Louis.",
+        );
+        let names: Vec<&str> = got.iter().map(|x| x.0.as_str()).collect();
+        assert!(names.contains(&"World War II"), "{names:?}");
+        assert!(names.contains(&"US"), "{names:?}");
+        assert!(names.contains(&"St. Louis"), "{names:?}");
+        assert!(!names.iter().any(|n| n.contains(". The")), "{names:?}");
     }
 
     #[test]
