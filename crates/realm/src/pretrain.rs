@@ -97,6 +97,11 @@ pub struct PretrainModel {
     pub doc: Option<PathBuf>,
     /// The knowledge-augmented encoder: a BERT with an MLM head.
     pub reader: PathBuf,
+    /// Start the reader's MLM head afresh (its decoder tied to the reader's word
+    /// embeddings), for a reader checkpoint without one, such as a sentence encoder
+    /// (MiniLM), or to drop a head trained for something else (a SPLADE fine-tune).
+    #[serde(default)]
+    pub fresh_mlm_head: bool,
     #[serde(default)]
     pub pooling: Pooling,
     #[serde(default = "yes")]
@@ -716,12 +721,17 @@ pub fn init<B: Backend>(cfg: &PretrainConfig, device: &B::Device) -> Result<(Rea
     let q = ragl_model::checkpoint::load::<B>(&cfg.model.query, device)?;
     let d = ragl_model::checkpoint::load::<B>(cfg.doc_dir(), device)?;
     let r = ragl_model::checkpoint::load::<B>(&cfg.model.reader, device)?;
-    let head = r.mlm.ok_or_else(|| {
-        Error::Mismatch(format!(
-            "{}: the reader needs an MLM head (a BertForMaskedLM checkpoint)",
-            cfg.model.reader.display()
-        ))
-    })?;
+    let head = match r.mlm {
+        // Drawn from the run's seed, like every other fresh parameter.
+        _ if cfg.model.fresh_mlm_head => r.config.init::<B>(false, device).1,
+        Some(head) => head,
+        None => {
+            return Err(Error::Mismatch(format!(
+                "{}: the reader needs an MLM head (a BertForMaskedLM checkpoint), or model.fresh_mlm_head = true to start one",
+                cfg.model.reader.display()
+            )));
+        }
+    };
     if q.config.hidden_size != d.config.hidden_size {
         return Err(Error::Mismatch(
             "the query and doc towers must have the same hidden size".into(),

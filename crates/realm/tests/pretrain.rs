@@ -208,6 +208,45 @@ fn a_resumed_run_continues_exactly() {
 }
 
 #[test]
+fn a_reader_without_an_mlm_head_needs_a_fresh_one() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    world(p);
+    // A sentence encoder as the reader: no MLM head in its checkpoint.
+    bert_dir(&p.join("reader"), 32, 2, false);
+    let cfg = config(p, "sync", 20);
+    let e = pretrain::pretrain::<Autodiff<B>>(
+        &cfg,
+        &p.join("r1"),
+        &Default::default(),
+        None,
+        |_| {},
+        |_| {},
+    )
+    .err()
+    .unwrap();
+    assert!(e.to_string().contains("fresh_mlm_head"), "{e}");
+    let mut fresh = cfg.clone();
+    fresh.model.fresh_mlm_head = true;
+    let run = p.join("r2");
+    let s =
+        pretrain::pretrain::<Autodiff<B>>(&fresh, &run, &Default::default(), None, |_| {}, |_| {})
+            .unwrap();
+    assert_eq!(s.steps, 20);
+    let loss: Vec<f64> = column(&run, "loss")
+        .iter()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let head: f64 = loss[..5].iter().sum::<f64>() / 5.0;
+    let tail: f64 = loss[15..].iter().sum::<f64>() / 5.0;
+    assert!(tail < 0.8 * head, "loss {head} -> {tail}");
+    // The exported reader is a BertForMaskedLM checkpoint now.
+    let r =
+        ragl_model::checkpoint::load::<B>(&run.join("export/reader"), &Default::default()).unwrap();
+    assert!(r.mlm.is_some());
+}
+
+#[test]
 fn bad_examples_are_refused_with_their_line() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
