@@ -71,3 +71,18 @@ pred b2-bm25-test $Q/dense-minilm-2/best $O/index-bm25 3 $O/test.jsonl
 [ -d $Q/dense-minilm-3/best ] || $R finetune-qa --config configs/qa/squad-minilm-continue-2.toml --run $Q/dense-minilm-3
 pred c3-exact-test $Q/dense-minilm-3/best $O/index-minilm 3 $O/test.jsonl
 pred c3k5-exact-test $Q/dense-minilm-3/best $O/index-minilm 5 $O/test.jsonl   # k chosen on dev (38.0 at k 3, 40.0 at k 5)
+
+# (c) in two stages (2026-11-28, ninth session), from MiniLM again: the reader learns to
+# read on each training question's own paragraph (one epoch, 12 questions per step,
+# train.own_passages), then the query tower and the reader are fine-tuned together on the
+# top 3 retrieved (500 steps of 4); the best dev model on test at k = 3 and k = 5, and the
+# stage-1 reader alone (query tower still MiniLM).
+[ -d $Q/read/best ] || $R finetune-qa --config configs/qa/squad-minilm-read.toml --run $Q/read
+[ -d $Q/retrieve/best ] || $R finetune-qa --config configs/qa/squad-minilm-retrieve.toml --run $Q/retrieve
+head -200 $O/dev.jsonl > $S/dev200.jsonl
+pred c4-dev200-k3 $Q/retrieve/best $O/index-minilm 3 $S/dev200.jsonl
+pred c4-dev200-k5 $Q/retrieve/best $O/index-minilm 5 $S/dev200.jsonl
+pred c4-exact-test $Q/retrieve/best $O/index-minilm 3 $O/test.jsonl
+pred c4k5-exact-test $Q/retrieve/best $O/index-minilm 5 $O/test.jsonl
+pred c4read-exact-test $Q/read/best $O/index-minilm 3 $O/test.jsonl
+pred b4-bm25-test $Q/retrieve/best $O/index-bm25 3 $O/test.jsonl
