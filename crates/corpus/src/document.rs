@@ -97,7 +97,7 @@ impl Documents {
                     .data
                     .into_iter()
                     .flat_map(|a| {
-                        let title = a.title.replace('_', " ");
+                        let title = squad_title(&a.title);
                         let key = a.title.clone();
                         a.paragraphs
                             .into_iter()
@@ -209,4 +209,9 @@ impl Iterator for Documents {
             }
         }
     }
+}
+
+/// A SQuAD article title as passages carry it: "Super_Bowl_50" → "Super Bowl 50".
+pub fn squad_title(title: &str) -> String {
+    title.replace('_', " ")
 }

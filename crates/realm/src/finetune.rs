@@ -683,7 +683,12 @@ pub fn finetune<B: AutodiffBackend>(
                 // Titled as the corpus chunker titles SQuAD's passages.
                 let titles: Vec<Option<String>> = chunk
                     .iter()
-                    .map(|&i| train[i].title.as_ref().map(|t| t.replace('_', " ")))
+                    .map(|&i| {
+                        train[i]
+                            .title
+                            .as_deref()
+                            .map(ragl_corpus::document::squad_title)
+                    })
                     .collect();
                 let own: Vec<(Option<&str>, &str)> = chunk
                     .iter()

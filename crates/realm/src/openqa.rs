@@ -222,9 +222,10 @@ pub fn retrieve<B: Backend>(
             }
         }
         for (title, text) in docs {
-            let input = reader_input(ctx, questions[i], title, text, answers.map(|a| &a[i]))?;
-            gold.extend(input.1);
-            inputs.push(input.0);
+            let (input, flags) =
+                reader_input(ctx, questions[i], title, text, answers.map(|a| &a[i]))?;
+            gold.extend(flags);
+            inputs.push(input);
         }
         rows.push(hs.iter().map(|h| h.row).collect());
         out.push(Retrieved {
