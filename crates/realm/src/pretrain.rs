@@ -170,6 +170,10 @@ pub struct PretrainTrain {
     pub max_steps: u64,
     pub max_minutes: Option<f64>,
     pub seed: u64,
+    /// Seed of the batch order alone (default: `seed`; the held-out split always follows
+    /// `seed`): a run that continues another's model with the same held-out examples
+    /// sees its training examples in a different order instead of the same ones again.
+    pub data_seed: Option<u64>,
     /// Steps between held-out evaluations (0: only at the end).
     pub eval_every: u64,
     /// Steps between checkpoints (0: only at the end).
@@ -188,6 +192,7 @@ impl Default for PretrainTrain {
             max_steps: 1000,
             max_minutes: None,
             seed: 1,
+            data_seed: None,
             eval_every: 100,
             save_every: 100,
         }
@@ -1331,7 +1336,7 @@ where
                 }
             }
         }
-        let ix = batch_at(&train_ix, t.batch, t.seed, step);
+        let ix = batch_at(&train_ix, t.batch, t.data_seed.unwrap_or(t.seed), step);
         let batch: Vec<&MaskedExample> = ix.iter().map(|&i| &examples[i]).collect();
         let mut rng = Rng::new(t.seed ^ step.wrapping_mul(0xA24B_AED4_963E_E407));
         step += 1;
