@@ -259,3 +259,35 @@ fn bad_examples_are_refused_with_their_line() {
     assert!(e.is_bad_input());
     assert!(e.to_string().contains(":2"), "{e}");
 }
+
+#[test]
+fn data_seed_reorders_the_batches_and_keeps_the_heldout_split() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    world(p);
+    let base = config(p, "sync", 20);
+    let mut reordered = base.clone();
+    reordered.train.data_seed = Some(9);
+    let mut first_evals = Vec::new();
+    for (name, cfg) in [("base", &base), ("reordered", &reordered)] {
+        let mut evals = Vec::new();
+        pretrain::pretrain::<Autodiff<B>>(
+            cfg,
+            &p.join(name),
+            &Default::default(),
+            Some(1),
+            |_| {},
+            |e| evals.push(*e),
+        )
+        .unwrap();
+        first_evals.push(evals[0]);
+    }
+    // Step 0 is evaluated on the same held-out examples with the same starting model.
+    assert_eq!(first_evals[0].loss, first_evals[1].loss);
+    assert_eq!(first_evals[0].examples, first_evals[1].examples);
+    // The first batch is another one.
+    assert_ne!(
+        column(&p.join("base"), "loss"),
+        column(&p.join("reordered"), "loss")
+    );
+}
