@@ -529,6 +529,13 @@ mod tests {
 
     type B = Autodiff<Flex>;
 
+    /// The shipped config parses (unknown fields are denied, so a renamed option fails).
+    #[test]
+    fn shipped_config_parses() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/mt/base.toml");
+        RunConfig::from_toml(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    }
+
     fn fixture(dir: &Path) -> RunConfig {
         let de = [
             "ein hund läuft",
