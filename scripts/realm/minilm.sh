@@ -15,10 +15,8 @@ ABL=${2:-100}
 R=${RAGL:-target/release/ragl}
 O=runs/realm
 C=configs/realm/squad-minilm-minilm.toml
-mkdir -p $O
-[ -f $O/ann.jsonl ] || $R mask annotate --input runs/squad-open/passages.jsonl --output $O/ann.jsonl
-[ -f $O/examples.jsonl ] || $R mask make --input $O/ann.jsonl --output $O/examples.jsonl \
-    --tokenizer $MODELS/all-minilm-l6-v2 --strategy salient --seed 1
+source "$(dirname "$0")/common.sh"
+prepare_examples
 none='s/^retrieval = "dense"/retrieval = "none"/'
 $R pretrain --config $C --run $O/minilm
 STEPS=$(tail -1 $O/minilm/metrics.csv | cut -d, -f1)
@@ -34,14 +32,4 @@ S=$(tail -1 $O/copy/metrics.csv | cut -d, -f1)
 sed "$none" $O/copy.toml > $O/copy-none.toml
 $R pretrain --config $O/copy-none.toml --run $O/copy-none --stop-after $S
 # Held-out evaluations of every run, one line per (run, step), and their plots.
-{
-  echo "run,step,token_acc,null_token_acc,span_acc,loss,utility"
-  for r in minilm minilm-none minilm-noexcl copy copy-none; do
-    tail -n +2 $O/$r/eval.csv | awk -F, -v r=$r '{print r","$1","$4","$6","$5","$3","$8}'
-  done
-} > $O/minilm-compare.csv
-for y in token_acc loss; do
-  $R plot --csv $O/minilm-compare.csv --x step --y $y --group run \
-      --title "Held-out $y: REALM (minilm), BERT-only (none), no exclusion, copy probe" \
-      -o $O/minilm-compare-$y.png
-done
+compare minilm-compare ": REALM (minilm), BERT-only (none), no exclusion, copy probe" minilm minilm-none minilm-noexcl copy copy-none

@@ -8,10 +8,8 @@ set -euo pipefail
 MODELS=${1:-../shared/models}
 R=${RAGL:-target/release/ragl}
 O=runs/realm
-mkdir -p $O
-[ -f $O/ann.jsonl ] || $R mask annotate --input runs/squad-open/passages.jsonl --output $O/ann.jsonl
-[ -f $O/examples.jsonl ] || $R mask make --input $O/ann.jsonl --output $O/examples.jsonl \
-    --tokenizer $MODELS/all-minilm-l6-v2 --strategy salient --seed 1
+source "$(dirname "$0")/common.sh"
+prepare_examples
 sed 's/^retrieval = "dense"/retrieval = "none"/' configs/realm/squad-minilm-tiny.toml > $O/none.toml
 $R pretrain --config configs/realm/squad-minilm-tiny.toml --run $O/dense
 # The baseline stops where the time budget stopped the REALM run (same schedule, same batches).

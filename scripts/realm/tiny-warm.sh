@@ -16,10 +16,8 @@ ABL=${2:-200}
 R=${RAGL:-target/release/ragl}
 O=runs/realm
 C=configs/realm/squad-tiny-warm.toml
-mkdir -p $O
-[ -f $O/ann.jsonl ] || $R mask annotate --input runs/squad-open/passages.jsonl --output $O/ann.jsonl
-[ -f $O/examples.jsonl ] || $R mask make --input $O/ann.jsonl --output $O/examples.jsonl \
-    --tokenizer $MODELS/all-minilm-l6-v2 --strategy salient --seed 1
+source "$(dirname "$0")/common.sh"
+prepare_examples
 none='s/^retrieval = "dense"/retrieval = "none"/'
 # Phase 1.
 sed -e 's/^k = 4/k = 1/' -e 's/^exclude_own = true/exclude_own = false/' \
@@ -42,14 +40,4 @@ for a in nonull norefresh noexcl; do
   $R pretrain --config $O/warm-$a.toml --run $O/warm-$a --stop-after $ABL
 done
 # Held-out evaluations of every run, one line per (run, step), and their plots.
-{
-  echo "run,step,token_acc,null_token_acc,span_acc,loss,utility"
-  for r in warm warm-none warm-nonull warm-norefresh warm-noexcl; do
-    tail -n +2 $O/$r/eval.csv | awk -F, -v r=$r '{print r","$1","$4","$6","$5","$3","$8}'
-  done
-} > $O/warm-compare.csv
-for y in token_acc loss; do
-  $R plot --csv $O/warm-compare.csv --x step --y $y --group run \
-      --title "Held-out $y, phase 2: REALM (warm), BERT-only (none), ablations" \
-      -o $O/warm-compare-$y.png
-done
+compare warm-compare ", phase 2: REALM (warm), BERT-only (none), ablations" warm warm-none warm-nonull warm-norefresh warm-noexcl
