@@ -15,9 +15,9 @@ compare() {
   local name=$1 title=$2
   shift 2
   {
-    echo "run,step,token_acc,null_token_acc,span_acc,loss,utility"
+    echo "run,step,token_acc,null_token_acc,span_acc,loss,utility,ru_top"
     for r in "$@"; do
-      tail -n +2 $O/$r/eval.csv | awk -F, -v r=$r '{print r","$1","$4","$6","$5","$3","$8}'
+      tail -n +2 $O/$r/eval.csv | awk -F, -v r=$r '{print r","$1","$4","$6","$5","$3","$8","$9}'
     done
   } > $O/$name.csv
   for y in token_acc loss; do

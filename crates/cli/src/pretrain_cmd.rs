@@ -76,7 +76,7 @@ where
             crate::mt_cmd::say(
                 &bar,
                 format!(
-                    "step {}: held-out ({} examples) loss {:.3}, token accuracy {:.2}% (null document only {:.2}%), span accuracy {:.2}% (null {:.2}%), utility {:.3}",
+                    "step {}: held-out ({} examples) loss {:.3}, token accuracy {:.2}% (null document only {:.2}%), span accuracy {:.2}% (null {:.2}%), utility {:.3}, RU of the top document {:.3}",
                     e.step,
                     e.examples,
                     e.loss,
@@ -84,7 +84,8 @@ where
                     e.null_token_accuracy,
                     e.span_accuracy,
                     e.null_span_accuracy,
-                    e.utility
+                    e.utility,
+                    e.ru_top
                 ),
             )
         },
@@ -141,8 +142,8 @@ fn plots(run: &Path) -> Result<()> {
     )?;
     chart(
         &metrics,
-        &["utility"],
-        "Retrieval utility log p(y|x) − log p(y|∅,x) (moving mean of 25 steps)",
+        &["utility", "ru_top"],
+        "Retrieval utility log p(y|x) − log p(y|∅,x), and RU of the top document (moving mean of 25)",
         25,
         "utility.png",
     )?;

@@ -439,6 +439,11 @@ pub struct BatchStats {
     pub spans_right: usize,
     /// Mean `log p(y|x) − log p(y|∅,x)` (NaN without the null document).
     pub utility: f64,
+    /// Mean retrieval utility of the document the retriever ranks first, REALM's
+    /// `RU(z|x) = log p(y|z,x) − log p(y|∅,x)` (its eq. 2): unlike `utility`, it does not
+    /// move when p(z|x) shifts mass between documents, only when the first one read helps
+    /// more or less (NaN without retrieval).
+    pub ru_top: f64,
     /// The same accuracy restricted to ∅ (`p(y|∅,x)` alone).
     pub null_tokens_right: usize,
     pub null_spans_right: usize,
@@ -528,6 +533,7 @@ pub fn batch_loss<B: Backend>(
     let mut stats = BatchStats {
         examples: b,
         utility: f64::NAN,
+        ru_top: f64::NAN,
         ..Default::default()
     };
     // Documents per example: k retrieved (+ ∅), scored by the current towers.
@@ -640,6 +646,12 @@ pub fn batch_loss<B: Backend>(
     let refs: Vec<&Encoded> = inputs.iter().collect();
     let scored = model.reader.score(&refs, &mask_refs, ctx.reader_pad);
     let ll = scored.log_likelihood.reshape([b, per]);
+    let ll_h: Vec<f32> = ll
+        .clone()
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .expect("f32");
     let ll_docs = ll.clone().slice([0..b, 0..kz]);
     let ll_null = ll.slice([0..b, per - 1..per]).reshape([b]);
     let joint = match &log_pz {
@@ -665,6 +677,16 @@ pub fn batch_loss<B: Backend>(
         Some(lp) => lp.exp().into_data().convert::<f32>().to_vec().expect("f32"),
         None => vec![1.0; b],
     };
+    if rows.iter().any(|r| !r.is_empty()) {
+        let mut ru = 0f64;
+        for (i, rs) in rows.iter().enumerate() {
+            let top = (0..rs.len())
+                .max_by(|&a, &c| pz[i * kz + a].total_cmp(&pz[i * kz + c]))
+                .unwrap_or(0);
+            ru += (ll_h[i * per + top] - ll_h[i * per + per - 1]) as f64;
+        }
+        stats.ru_top = ru / b as f64;
+    }
     let vocab = scored.token_log_probs.dims()[1];
     let logp: Vec<f32> = scored
         .token_log_probs
@@ -788,6 +810,7 @@ pub struct EvalReport {
     pub null_token_accuracy: f64,
     pub null_span_accuracy: f64,
     pub utility: f64,
+    pub ru_top: f64,
 }
 
 /// Evaluates `model` (no gradient) on `examples`.
@@ -801,11 +824,12 @@ pub fn evaluate<B: Backend>(
 ) -> EvalReport {
     let mut rng = Rng::new(ctx.cfg.train.seed ^ 0xE7A1);
     let mut sum = BatchStats::default();
-    let (mut loss, mut util) = (0f64, 0f64);
+    let (mut loss, mut util, mut ru) = (0f64, 0f64, 0f64);
     for chunk in examples.chunks(batch.max(1)) {
         let (_, s) = batch_loss(model, ctx, chunk, snap, &mut rng, false);
         loss += s.loss * s.examples as f64;
         util += s.utility * s.examples as f64;
+        ru += s.ru_top * s.examples as f64;
         sum.examples += s.examples;
         sum.tokens += s.tokens;
         sum.tokens_right += s.tokens_right;
@@ -824,6 +848,7 @@ pub fn evaluate<B: Backend>(
         null_token_accuracy: 100.0 * sum.null_tokens_right as f64 / t,
         null_span_accuracy: 100.0 * sum.null_spans_right as f64 / n,
         utility: util / n,
+        ru_top: ru / n,
     }
 }
 
@@ -1005,9 +1030,9 @@ pub struct PretrainSummary {
     pub last: Option<EvalReport>,
 }
 
-const METRICS_HEADER: &str = "step,lr,loss,token_acc,span_acc,utility,null_token_acc,index_step,staleness,stale_gap,refresh,secs";
+const METRICS_HEADER: &str = "step,lr,loss,token_acc,span_acc,utility,null_token_acc,index_step,staleness,stale_gap,refresh,secs,ru_top";
 const EVAL_HEADER: &str =
-    "step,examples,loss,token_acc,span_acc,null_token_acc,null_span_acc,utility";
+    "step,examples,loss,token_acc,span_acc,null_token_acc,null_span_acc,utility,ru_top";
 
 /// The step of a CSV's last row.
 fn last_step_of(path: &Path) -> Option<u64> {
@@ -1357,14 +1382,15 @@ where
         append(
             &metrics,
             &format!(
-                "{step},{lr:.3e},{:.5},{acc:.2},{:.2},{:.5},{:.2},{},{staleness},{:.5},{event},{:.1}",
+                "{step},{lr:.3e},{:.5},{acc:.2},{:.2},{:.5},{:.2},{},{staleness},{:.5},{event},{:.1},{:.5}",
                 s.loss,
                 100.0 * s.spans_right as f64 / s.examples.max(1) as f64,
                 s.utility,
                 100.0 * s.null_tokens_right as f64 / s.tokens.max(1) as f64,
                 snap.step,
                 s.stale_gap,
-                elapsed(&t0)
+                elapsed(&t0),
+                s.ru_top
             ),
         )?;
         progress(PretrainReport {
@@ -1410,7 +1436,7 @@ where
 
 fn eval_line(e: &EvalReport) -> String {
     format!(
-        "{},{},{:.5},{:.2},{:.2},{:.2},{:.2},{:.5}",
+        "{},{},{:.5},{:.2},{:.2},{:.2},{:.2},{:.5},{:.5}",
         e.step,
         e.examples,
         e.loss,
@@ -1418,7 +1444,8 @@ fn eval_line(e: &EvalReport) -> String {
         e.span_accuracy,
         e.null_token_accuracy,
         e.null_span_accuracy,
-        e.utility
+        e.utility,
+        e.ru_top
     )
 }
 

@@ -157,6 +157,10 @@ fn pretraining_learns_refreshes_and_exports() {
         .collect();
     assert_eq!(st[0], 0);
     assert!(st.iter().any(|&x| x > 0));
+    // REALM's RU of the top document is measured at every step of a retrieving run.
+    for ru in column(&run, "ru_top") {
+        assert!(ru.parse::<f64>().unwrap().is_finite(), "{ru}");
+    }
     for part in ["query", "doc", "reader"] {
         let c =
             ragl_model::checkpoint::load::<B>(&run.join("export").join(part), &Default::default())
@@ -202,7 +206,14 @@ fn a_resumed_run_continues_exactly() {
     )
     .unwrap();
     assert_eq!((second.resumed_from, second.steps), (Some(10), 20));
-    for col in ["loss", "token_acc", "utility", "index_step", "stale_gap"] {
+    for col in [
+        "loss",
+        "token_acc",
+        "utility",
+        "ru_top",
+        "index_step",
+        "stale_gap",
+    ] {
         assert_eq!(column(&straight, col), column(&resumed, col), "{col}");
     }
 }

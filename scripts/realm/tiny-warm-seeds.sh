@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Issue 5: more seeds of phase 2 of scripts/realm/tiny-warm.sh, for error bars. Each seed
+# is configs/realm/squad-tiny-warm.toml with another `data_seed` (another batch order; the
+# held-out split follows `seed`, which stays 1, so every run is scored on the same 300
+# sentences that phase 1 never trained on), stopped at the step phase 2 reached (391),
+# and its BERT-only twin on the same batches from the twin's phase-1 export.
+# Usage, after scripts/realm/tiny-warm.sh:
+#   scripts/realm/tiny-warm-seeds.sh [SEED...]     (default: 3 4; seed 2 is runs/realm/warm)
+set -euo pipefail
+R=${RAGL:-target/release/ragl}
+O=runs/realm
+C=configs/realm/squad-tiny-warm.toml
+source "$(dirname "$0")/common.sh"
+S2=$(tail -1 $O/warm/metrics.csv | cut -d, -f1)
+none='s/^retrieval = "dense"/retrieval = "none"/'
+runs=(warm warm-none)
+seeds=("$@")
+[ ${#seeds[@]} -gt 0 ] || seeds=(3 4)
+for s1 in "${seeds[@]}"; do
+  # A time limit above the step count, so that every seed stops at the same step.
+  sed -e "s/^data_seed = 2/data_seed = $s1/" -e 's/^max_minutes = 45/max_minutes = 60/' \
+      $C > $O/warm-s$s1.toml
+  sed -e "$none" -e 's#runs/realm/tiny-copy/#runs/realm/tiny-copy-none/#' \
+      $O/warm-s$s1.toml > $O/warm-s$s1-none.toml
+  $R pretrain --config $O/warm-s$s1.toml --run $O/warm-s$s1 --stop-after $S2
+  $R pretrain --config $O/warm-s$s1-none.toml --run $O/warm-s$s1-none --stop-after $S2
+  runs+=(warm-s$s1 warm-s$s1-none)
+done
+compare warm-seeds ", phase 2, seeds (data_seed)" "${runs[@]}"
