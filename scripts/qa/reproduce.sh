@@ -86,3 +86,15 @@ pred c4-exact-test $Q/retrieve/best $O/index-minilm 3 $O/test.jsonl
 pred c4k5-exact-test $Q/retrieve/best $O/index-minilm 5 $O/test.jsonl
 pred c4read-exact-test $Q/read/best $O/index-minilm 3 $O/test.jsonl
 pred b4-bm25-test $Q/retrieve/best $O/index-bm25 3 $O/test.jsonl
+
+# (d) (2026-11-28, twelfth session): the same two stages with the query tower and the index
+# of issue 5's pretraining run (runs/realm/warm, from scripts/realm/tiny-warm.sh); k chosen
+# on dev as for (c), and the stage-1 reader alone.
+X=runs/realm/index-warm
+[ -d $X ] || $R index build --passages $O/passages.jsonl --model runs/realm/warm/export/doc --kind exact --out $X
+[ -d $Q/read-d/best ] || $R finetune-qa --config configs/qa/squad-realm-read.toml --run $Q/read-d
+[ -d $Q/retrieve-d/best ] || $R finetune-qa --config configs/qa/squad-realm-retrieve.toml --run $Q/retrieve-d
+pred d-dev200-k3 $Q/retrieve-d/best $X 3 $S/dev200.jsonl
+pred d-dev200-k5 $Q/retrieve-d/best $X 5 $S/dev200.jsonl
+pred d-exact-test $Q/retrieve-d/best $X 3 $O/test.jsonl
+pred dread-exact-test $Q/read-d/best $X 3 $O/test.jsonl
