@@ -2,6 +2,8 @@
 
     python3 scripts/bench/salient_eval.py --ragl target/release/ragl \
         --squad ../shared/data/qa/squad/dev-v1.1.json --gold data/salient/gold_annotations.jsonl
+    python3 scripts/bench/salient_eval.py --annotator "node scripts/bench/compromise_spans.mjs" \
+        --squad ../shared/data/qa/squad/dev-v1.1.json --gold data/salient/gold_annotations.jsonl
 
 (a) SQuAD answer coverage: every SQuAD paragraph is annotated as a passage (with its
     article title); a gold answer span (answer_start, text) counts as covered exactly when an
@@ -15,7 +17,9 @@
 import argparse, json, os, subprocess, sys, tempfile
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--ragl", required=True)
+ap.add_argument("--ragl", help="the ragl binary whose `mask annotate` is scored")
+ap.add_argument("--annotator", help="instead of ragl, a shell command that reads passages JSONL on stdin and "
+                "writes `mask annotate`'s JSONL on stdout (a peer, e.g. scripts/bench/compromise_spans.mjs)")
 ap.add_argument("--squad", required=True)
 ap.add_argument("--gold", required=True)
 a = ap.parse_args()
@@ -33,7 +37,13 @@ with open(inp, "w") as f:
             f.write(json.dumps({"id": pid, "title": art["title"].replace("_", " "), "text": p["context"]}) + "\n")
     for i, g in enumerate(gold):
         f.write(json.dumps({"id": f"gold:{i}", "text": g["text"]}) + "\n")
-subprocess.run([a.ragl, "mask", "annotate", "--input", inp, "--output", out], check=True)
+if a.annotator:
+    with open(inp) as fi, open(out, "w") as fo:
+        subprocess.run(a.annotator, shell=True, stdin=fi, stdout=fo, check=True)
+elif a.ragl:
+    subprocess.run([a.ragl, "mask", "annotate", "--input", inp, "--output", out], check=True)
+else:
+    sys.exit("give --ragl or --annotator")
 ann = {}
 for l in open(out):
     r = json.loads(l)
