@@ -13,7 +13,6 @@ C=configs/realm/squad-tiny-warm.toml
 source "$(dirname "$0")/common.sh"
 S2=$(tail -1 $O/warm/metrics.csv | cut -d, -f1)
 none='s/^retrieval = "dense"/retrieval = "none"/'
-runs=(warm warm-none)
 seeds=("$@")
 [ ${#seeds[@]} -gt 0 ] || seeds=(3 4)
 for s1 in "${seeds[@]}"; do
@@ -24,6 +23,12 @@ for s1 in "${seeds[@]}"; do
       $O/warm-s$s1.toml > $O/warm-s$s1-none.toml
   $R pretrain --config $O/warm-s$s1.toml --run $O/warm-s$s1 --stop-after $S2
   $R pretrain --config $O/warm-s$s1-none.toml --run $O/warm-s$s1-none --stop-after $S2
-  runs+=(warm-s$s1 warm-s$s1-none)
+done
+# Every seed run so far, with the first (runs/realm/warm, data_seed 2).
+runs=(warm warm-none)
+for d in $O/warm-s*-none; do
+  r=$(basename ${d%-none})
+  [ -f $O/$r/eval.csv ] && [ -f $d/eval.csv ] && runs+=($r $r-none)
 done
 compare warm-seeds ", phase 2, seeds (data_seed)" "${runs[@]}"
+python3 "$(dirname "$0")/seeds_summary.py" --dir $O $(printf '%s\n' "${runs[@]}" | grep -v -- -none)
