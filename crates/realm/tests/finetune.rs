@@ -224,6 +224,19 @@ patience = 0
             .err()
             .unwrap();
     assert!(e.to_string().contains("another config"), "{e}");
+    // A spent time budget stops a run like --stop-after (here before its first step), and
+    // the same run without the budget resumes to what an uninterrupted run writes.
+    let mut timed = cfg3.clone();
+    timed.train.max_minutes = Some(0.0);
+    let t =
+        finetune::finetune::<Autodiff<B>>(&timed, &p.join("timed"), &Default::default(), 1, |_| {})
+            .unwrap();
+    assert_eq!(t.steps, 0);
+    let rest =
+        finetune::finetune::<Autodiff<B>>(&cfg3, &p.join("timed"), &Default::default(), 1, |_| {})
+            .unwrap();
+    assert_eq!(rest.steps, 12);
+    assert_eq!(cols("timed"), cols("whole"));
 
     // The best model loads back and predicts what it scored on dev.
     let l = finetune::load::<B>(&run.join("best"), &Default::default()).unwrap();
