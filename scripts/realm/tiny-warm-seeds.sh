@@ -5,7 +5,7 @@
 # sentences that phase 1 never trained on), stopped at the step phase 2 reached (391),
 # and its BERT-only twin on the same batches from the twin's phase-1 export.
 # Usage, after scripts/realm/tiny-warm.sh:
-#   scripts/realm/tiny-warm-seeds.sh [SEED...]     (default: 3 4; seed 2 is runs/realm/warm)
+#   scripts/realm/tiny-warm-seeds.sh [SEED...]     (default: 3 4 5; seed 2 is runs/realm/warm)
 set -euo pipefail
 R=${RAGL:-target/release/ragl}
 O=runs/realm
@@ -14,7 +14,7 @@ source "$(dirname "$0")/common.sh"
 S2=$(tail -1 $O/warm/metrics.csv | cut -d, -f1)
 none='s/^retrieval = "dense"/retrieval = "none"/'
 seeds=("$@")
-[ ${#seeds[@]} -gt 0 ] || seeds=(3 4)
+[ ${#seeds[@]} -gt 0 ] || seeds=(3 4 5)
 for s1 in "${seeds[@]}"; do
   # A time limit above the step count, so that every seed stops at the same step.
   sed -e "s/^data_seed = 2/data_seed = $s1/" -e 's/^max_minutes = 45/max_minutes = 60/' \
