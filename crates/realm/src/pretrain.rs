@@ -386,11 +386,14 @@ pub fn embed_corpus<B: Backend>(
     let mut out = vec![0f32; encs.len() * d];
     for chunk in order.chunks(batch.max(1)) {
         let refs: Vec<&Encoded> = chunk.iter().map(|&i| &encs[i]).collect();
-        let v: Vec<f32> = embed_encoded(doc, &refs, pad_id, m.pooling, m.normalize, device)
-            .into_data()
-            .convert::<f32>()
-            .to_vec()
-            .expect("f32");
+        let v: Vec<f32> = host(embed_encoded(
+            doc,
+            &refs,
+            pad_id,
+            m.pooling,
+            m.normalize,
+            device,
+        ));
         for (r, &i) in chunk.iter().enumerate() {
             out[i * d..(i + 1) * d].copy_from_slice(&v[r * d..(r + 1) * d]);
         }
@@ -411,18 +414,14 @@ impl StepContext<'_> {
     /// The null document's vector under the current doc tower (one short sequence).
     fn corpus_null_vector<B: Backend>(&self, model: &Realm<B>, device: &B::Device) -> Vec<f32> {
         let m = &self.cfg.model;
-        embed_encoded(
+        host(embed_encoded(
             &model.doc,
             &[&self.corpus.null],
             self.tower_pad,
             m.pooling,
             m.normalize,
             device,
-        )
-        .into_data()
-        .convert::<f32>()
-        .to_vec()
-        .expect("f32")
+        ))
     }
 }
 
@@ -547,12 +546,7 @@ pub fn batch_loss<B: Backend>(
             m.normalize,
             &device,
         );
-        let qh: Vec<f32> = q
-            .clone()
-            .into_data()
-            .convert::<f32>()
-            .to_vec()
-            .expect("f32");
+        let qh = host(q.clone());
         let rows = choose_docs(ctx, batch, &qh, snap, rng);
         let k = rows.iter().map(Vec::len).min().unwrap_or(0);
         let rows: Vec<Vec<u32>> = rows.into_iter().map(|r| r[..k].to_vec()).collect();
@@ -602,11 +596,7 @@ pub fn batch_loss<B: Backend>(
         let scores = scores * m.score_scale;
         // Staleness: the same documents scored with the index's vectors.
         if rescore && m.retrieval == Retrieval::Dense && k > 0 {
-            let fresh: Vec<f32> = retrieved
-                .into_data()
-                .convert::<f32>()
-                .to_vec()
-                .expect("f32");
+            let fresh = host(retrieved);
             let mut gap = 0f64;
             for (i, rs) in rows.iter().enumerate() {
                 let qi = &qh[i * dim..(i + 1) * dim];
@@ -646,12 +636,7 @@ pub fn batch_loss<B: Backend>(
     let refs: Vec<&Encoded> = inputs.iter().collect();
     let scored = model.reader.score(&refs, &mask_refs, ctx.reader_pad);
     let ll = scored.log_likelihood.reshape([b, per]);
-    let ll_h: Vec<f32> = ll
-        .clone()
-        .into_data()
-        .convert::<f32>()
-        .to_vec()
-        .expect("f32");
+    let ll_h = host(ll.clone());
     let ll_docs = ll.clone().slice([0..b, 0..kz]);
     let ll_null = ll.slice([0..b, per - 1..per]).reshape([b]);
     let joint = match &log_pz {
@@ -662,8 +647,8 @@ pub fn batch_loss<B: Backend>(
     let loss = marginal.clone().neg().mean();
 
     // Statistics (host side).
-    let marg_h: Vec<f32> = marginal.into_data().convert::<f32>().to_vec().expect("f32");
-    let null_h: Vec<f32> = ll_null.into_data().convert::<f32>().to_vec().expect("f32");
+    let marg_h = host(marginal);
+    let null_h = host(ll_null);
     stats.loss = -marg_h.iter().map(|&x| x as f64).sum::<f64>() / b as f64;
     if m.null_doc || extra_null {
         stats.utility = marg_h
@@ -674,7 +659,7 @@ pub fn batch_loss<B: Backend>(
             / b as f64;
     }
     let pz: Vec<f32> = match log_pz {
-        Some(lp) => lp.exp().into_data().convert::<f32>().to_vec().expect("f32"),
+        Some(lp) => host(lp.exp()),
         None => vec![1.0; b],
     };
     if rows.iter().any(|r| !r.is_empty()) {
@@ -688,12 +673,7 @@ pub fn batch_loss<B: Backend>(
         stats.ru_top = ru / b as f64;
     }
     let vocab = scored.token_log_probs.dims()[1];
-    let logp: Vec<f32> = scored
-        .token_log_probs
-        .into_data()
-        .convert::<f32>()
-        .to_vec()
-        .expect("f32");
+    let logp = host(scored.token_log_probs);
     let mut row = 0usize;
     for (i, mk) in masks.iter().enumerate() {
         let t = mk.labels.len();
@@ -727,6 +707,11 @@ pub fn batch_loss<B: Backend>(
         row += per * t;
     }
     (loss, stats)
+}
+
+/// A tensor's values on the host, as f32.
+fn host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().to_vec().expect("f32")
 }
 
 fn argmax(v: &[f32]) -> usize {
