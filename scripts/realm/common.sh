@@ -25,3 +25,10 @@ compare() {
         -o $O/$name-$y.png
   done
 }
+
+# warm_twin CONFIG OUT: the BERT-only twin of a phase-2 config (scripts/realm/tiny-warm*.sh):
+# no retrieval, starting from the twin's phase-1 export.
+warm_twin() {
+  sed -e 's/^retrieval = "dense"/retrieval = "none"/' \
+      -e 's#runs/realm/tiny-copy/#runs/realm/tiny-copy-none/#' "$1" > "$2"
+}

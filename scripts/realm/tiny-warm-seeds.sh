@@ -12,15 +12,13 @@ O=runs/realm
 C=configs/realm/squad-tiny-warm.toml
 source "$(dirname "$0")/common.sh"
 S2=$(tail -1 $O/warm/metrics.csv | cut -d, -f1)
-none='s/^retrieval = "dense"/retrieval = "none"/'
 seeds=("$@")
 [ ${#seeds[@]} -gt 0 ] || seeds=(3 4 5)
 for s1 in "${seeds[@]}"; do
   # A time limit above the step count, so that every seed stops at the same step.
   sed -e "s/^data_seed = 2/data_seed = $s1/" -e 's/^max_minutes = 45/max_minutes = 60/' \
       $C > $O/warm-s$s1.toml
-  sed -e "$none" -e 's#runs/realm/tiny-copy/#runs/realm/tiny-copy-none/#' \
-      $O/warm-s$s1.toml > $O/warm-s$s1-none.toml
+  warm_twin $O/warm-s$s1.toml $O/warm-s$s1-none.toml
   $R pretrain --config $O/warm-s$s1.toml --run $O/warm-s$s1 --stop-after $S2
   $R pretrain --config $O/warm-s$s1-none.toml --run $O/warm-s$s1-none --stop-after $S2
 done

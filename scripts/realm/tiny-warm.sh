@@ -30,7 +30,7 @@ $R pretrain --config $O/tiny-copy-none.toml --run $O/tiny-copy-none --stop-after
 # Phase 2.
 $R pretrain --config $C --run $O/warm
 S2=$(tail -1 $O/warm/metrics.csv | cut -d, -f1)
-sed -e "$none" -e 's#runs/realm/tiny-copy/#runs/realm/tiny-copy-none/#' $C > $O/warm-none.toml
+warm_twin $C $O/warm-none.toml
 $R pretrain --config $O/warm-none.toml --run $O/warm-none --stop-after $S2
 # Ablations of phase 2.
 sed 's/^null_doc = true/null_doc = false/' $C > $O/warm-nonull.toml
