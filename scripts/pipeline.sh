@@ -12,8 +12,9 @@
 #
 #   REALM   SQuAD-open: split → chunk → index (MiniLM, BM25, HNSW) → fine-tune QA with dense
 #           retrieval and closed-book → predict → score (scripts/qa/reproduce.sh);
-#           annotate → mask → pretrain (REALM vs BERT-only MLM; scripts/realm/reproduce.sh);
-#           index the pretrained doc tower → fine-tune QA from the pretrained towers (d).
+#           annotate → mask → pretrain in two phases, with BERT-only twins and ablations
+#           (scripts/realm/tiny-warm.sh); index the pretrained doc tower → fine-tune QA from
+#           the pretrained towers (d) (scripts/qa/reproduce.sh again: it skips what is done).
 #   kNN-MT  train the German→English base model (configs/mt/base.toml) → datastores →
 #           λ tuning on dev → test BLEU with and without kNN (scripts/knnmt/reproduce.sh).
 set -euo pipefail
@@ -27,18 +28,10 @@ here=$(dirname "$0")
 
 echo "== REALM: open-domain QA on SQuAD-open"
 "$here/qa/reproduce.sh" "$DATA" "$MODELS"
-echo "== REALM: pretraining"
-"$here/realm/reproduce.sh" "$MODELS"
-echo "== REALM: QA from the pretrained towers"
-[ -d runs/realm/index-doc ] || $R index build --passages runs/squad-open/passages.jsonl \
-    --model runs/realm/dense/export/doc --query-model runs/realm/dense/export/query \
-    --out runs/realm/index-doc
-[ -d runs/qa/realm-pretrained/best ] || $R finetune-qa \
-    --config configs/qa/squad-realm-pretrained.toml --run runs/qa/realm-pretrained
-[ -f runs/qa/pred/d-test.jsonl ] || $R predict-qa --checkpoint runs/qa/realm-pretrained/best \
-    --passages runs/squad-open/passages.jsonl --questions runs/squad-open/test.jsonl --k 3 \
-    -o runs/qa/pred/d-test.jsonl
-$R eval qa --gold runs/squad-open/test.jsonl --pred runs/qa/pred/d-test.jsonl
+echo "== REALM: pretraining, two phases with bert-tiny (scripts/realm/tiny-warm.sh)"
+"$here/realm/tiny-warm.sh" "$MODELS"
+echo "== REALM: QA from the pretrained towers (d): the (d) stages of scripts/qa/reproduce.sh"
+"$here/qa/reproduce.sh" "$DATA" "$MODELS"
 
 echo "== kNN-MT: base model, datastores, BLEU"
 mkdir -p runs

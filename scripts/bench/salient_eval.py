@@ -14,7 +14,9 @@
     predicted span is correct when its offsets equal a gold span's (untyped), and, for the
     typed score, its type too. Entity/date F1 excludes NUMBER spans on both sides.
 """
-import argparse, json, os, subprocess, sys, tempfile
+import argparse, json, sys
+
+from salient_common import annotate, answers, squad_passages
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--ragl", help="the ragl binary whose `mask annotate` is scored")
@@ -23,31 +25,13 @@ ap.add_argument("--annotator", help="instead of ragl, a shell command that reads
 ap.add_argument("--squad", required=True)
 ap.add_argument("--gold", required=True)
 a = ap.parse_args()
-
-sq = json.load(open(a.squad))
-gold = [json.loads(l) for l in open(a.gold)]
-tmp = tempfile.mkdtemp()
-inp, out = os.path.join(tmp, "in.jsonl"), os.path.join(tmp, "out.jsonl")
-contexts = {}
-with open(inp, "w") as f:
-    for art in sq["data"]:
-        for n, p in enumerate(art["paragraphs"]):
-            pid = f"{art['title']}:{n}"
-            contexts[pid] = p
-            f.write(json.dumps({"id": pid, "title": art["title"].replace("_", " "), "text": p["context"]}) + "\n")
-    for i, g in enumerate(gold):
-        f.write(json.dumps({"id": f"gold:{i}", "text": g["text"]}) + "\n")
-if a.annotator:
-    with open(inp) as fi, open(out, "w") as fo:
-        subprocess.run(a.annotator, shell=True, stdin=fi, stdout=fo, check=True)
-elif a.ragl:
-    subprocess.run([a.ragl, "mask", "annotate", "--input", inp, "--output", out], check=True)
-else:
+if not (a.ragl or a.annotator):
     sys.exit("give --ragl or --annotator")
-ann = {}
-for l in open(out):
-    r = json.loads(l)
-    ann[r["id"]] = r["spans"]
+
+gold = [json.loads(l) for l in open(a.gold)]
+contexts, rows = squad_passages(a.squad)
+rows += [{"id": f"gold:{i}", "text": g["text"]} for i, g in enumerate(gold)]
+ann = annotate(rows, ragl=a.ragl, annotator=a.annotator)
 
 
 def token_edges(text):
@@ -74,19 +58,13 @@ for pid, p in contexts.items():
     text = p["context"]
     st, en = token_edges(text)
     have = {(s["start"], s["end"]) for s in spans}
-    for qa in p["qas"]:
-        seen = set()
-        for ans in qa["answers"]:
-            s, e = ans["answer_start"], ans["answer_start"] + len(ans["text"])
-            if (s, e) in seen:
-                continue
-            seen.add((s, e))
-            total += 1
-            if (s, e) in have:
-                exact += 1
-                slack += 1
-            elif any(close(s, x["start"], st + en) and close(e, x["end"], st + en) for x in spans):
-                slack += 1
+    for s, e, _ in answers(p):
+        total += 1
+        if (s, e) in have:
+            exact += 1
+            slack += 1
+        elif any(close(s, x["start"], st + en) and close(e, x["end"], st + en) for x in spans):
+            slack += 1
 print(f"(a) SQuAD answer coverage over {total} answer spans: exact {100 * exact / total:.1f}%, "
       f"with one token slack {100 * slack / total:.1f}%")
 

@@ -11,38 +11,17 @@ spans would add if they were offered as extra mask candidates (a prototype, not 
 ragl does): a leading "the", a number's unit word, a quantity's modifier ("nearly"),
 the year inside a date, and the prefixes and suffixes of 2-4 word names.
 """
-import argparse, collections, json, os, re, subprocess, tempfile
+import argparse, collections, re
+
+from salient_common import annotate, answers, squad_passages
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--ragl", required=True)
 ap.add_argument("--squad", required=True)
 a = ap.parse_args()
 
-sq = json.load(open(a.squad))
-tmp = tempfile.mkdtemp()
-inp, out = os.path.join(tmp, "in.jsonl"), os.path.join(tmp, "out.jsonl")
-ctx = {}
-with open(inp, "w") as f:
-    for art in sq["data"]:
-        for n, p in enumerate(art["paragraphs"]):
-            pid = f"{art['title']}:{n}"
-            ctx[pid] = p
-            f.write(json.dumps({"id": pid, "title": art["title"].replace("_", " "), "text": p["context"]}) + "\n")
-subprocess.run([a.ragl, "mask", "annotate", "--input", inp, "--output", out], check=True, capture_output=True)
-ann = {}
-for line in open(out):
-    r = json.loads(line)
-    ann[r["id"]] = [(s["start"], s["end"], s["type"]) for s in r["spans"]]
-
-
-def answers(p):
-    for qa in p["qas"]:
-        seen = set()
-        for x in qa["answers"]:
-            s, e = x["answer_start"], x["answer_start"] + len(x["text"])
-            if (s, e) not in seen:
-                seen.add((s, e))
-                yield s, e, x["text"]
+ctx, rows = squad_passages(a.squad)
+ann = {k: [(s["start"], s["end"], s["type"]) for s in v] for k, v in annotate(rows, ragl=a.ragl).items()}
 
 
 cat, total = collections.Counter(), 0

@@ -91,6 +91,10 @@ pred b4-bm25-test $Q/retrieve/best $O/index-bm25 3 $O/test.jsonl
 # of issue 5's pretraining run (runs/realm/warm, from scripts/realm/tiny-warm.sh); k chosen
 # on dev as for (c), and the stage-1 reader alone.
 X=runs/realm/index-warm
+if [ ! -d runs/realm/warm/export ]; then
+  echo "(d) skipped: no runs/realm/warm/export yet (scripts/realm/tiny-warm.sh makes it; then run this again)" >&2
+  exit 0
+fi
 [ -d $X ] || $R index build --passages $O/passages.jsonl --model runs/realm/warm/export/doc --kind exact --out $X
 [ -d $Q/read-d/best ] || $R finetune-qa --config configs/qa/squad-realm-read.toml --run $Q/read-d
 [ -d $Q/retrieve-d/best ] || $R finetune-qa --config configs/qa/squad-realm-retrieve.toml --run $Q/retrieve-d

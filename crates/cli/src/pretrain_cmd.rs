@@ -76,7 +76,7 @@ where
             crate::mt_cmd::say(
                 &bar,
                 format!(
-                    "step {}: held-out ({} examples) loss {:.3}, token accuracy {:.2}% (null document only {:.2}%), span accuracy {:.2}% (null {:.2}%), utility {:.3}, RU of the top document {:.3}",
+                    "step {}: held-out ({} examples) loss {:.3}, token accuracy {:.2}% (null document only {:.2}%), span accuracy {:.2}% (null {:.2}%), utility {:.3}, RU of the top document {:.3}; the span is in a retrieved document for {:.1}% (the first one {:.1}%, any passage {:.1}%); RU of a retrieved document that holds the span {:.3}, of one that does not {:.3}; p(∅|x) {:.3}, p(z|x) on documents that hold the span {:.3}",
                     e.step,
                     e.examples,
                     e.loss,
@@ -85,7 +85,14 @@ where
                     e.span_accuracy,
                     e.null_span_accuracy,
                     e.utility,
-                    e.ru_top
+                    e.ru_top,
+                    e.span_hit,
+                    e.top_hit,
+                    e.span_in_corpus,
+                    e.ru_held,
+                    e.ru_other,
+                    e.p_null,
+                    e.p_held
                 ),
             )
         },
@@ -133,27 +140,32 @@ fn plots(run: &Path) -> Result<()> {
             output: run.join(out),
         })
     };
-    chart(
-        &metrics,
-        &["loss"],
-        "REALM pretraining: training loss −log p(y|x) (moving mean of 25 steps)",
-        25,
-        "loss.png",
-    )?;
-    chart(
-        &metrics,
-        &["utility", "ru_top"],
-        "Retrieval utility log p(y|x) − log p(y|∅,x), and RU of the top document (moving mean of 25)",
-        25,
-        "utility.png",
-    )?;
-    chart(
-        &metrics,
-        &["staleness", "stale_gap"],
-        "Index staleness: steps since the snapshot, |stale − fresh| score",
-        1,
-        "staleness.png",
-    )?;
+    // A run stopped before its first step (--stop-after 0: the held-out evaluation of a
+    // model) has no training curves.
+    let trained = std::fs::read_to_string(&metrics).is_ok_and(|t| t.lines().nth(1).is_some());
+    if trained {
+        chart(
+            &metrics,
+            &["loss"],
+            "REALM pretraining: training loss −log p(y|x) (moving mean of 25 steps)",
+            25,
+            "loss.png",
+        )?;
+        chart(
+            &metrics,
+            &["utility", "ru_top"],
+            "Retrieval utility log p(y|x) − log p(y|∅,x), and RU of the top document (moving mean of 25)",
+            25,
+            "utility.png",
+        )?;
+        chart(
+            &metrics,
+            &["staleness", "stale_gap"],
+            "Index staleness: steps since the snapshot, |stale − fresh| score",
+            1,
+            "staleness.png",
+        )?;
+    }
     chart(
         &eval,
         &["token_acc", "null_token_acc", "span_acc", "null_span_acc"],
@@ -161,6 +173,21 @@ fn plots(run: &Path) -> Result<()> {
         1,
         "heldout_accuracy.png",
     )?;
+    // Runs written before these columns existed have no such chart.
+    let header = std::fs::read_to_string(&eval).unwrap_or_default();
+    if header
+        .lines()
+        .next()
+        .is_some_and(|h| h.contains("span_hit"))
+    {
+        chart(
+            &eval,
+            &["span_hit", "top_hit", "span_in_corpus"],
+            "Held-out examples (%) whose masked span is in a retrieved document, the first one, any passage",
+            1,
+            "span_hit.png",
+        )?;
+    }
     let ict = run.join("ict.csv");
     if ict.is_file() {
         chart(

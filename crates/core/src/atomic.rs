@@ -68,6 +68,7 @@ pub fn publish_dir(staging: &Path, dest: &Path) -> Result<()> {
 /// steps ≤ `step`: a training run resumed from the checkpoint of `step` drops what it
 /// wrote after that checkpoint, then appends. A missing file becomes the header alone.
 pub fn truncate_steps(path: &Path, header: &str, step: u64) -> Result<()> {
+    let columns = header.split(',').count();
     let mut keep = String::from(header);
     keep.push('\n');
     if let Ok(old) = fs::read_to_string(path) {
@@ -79,6 +80,10 @@ pub fn truncate_steps(path: &Path, header: &str, step: u64) -> Result<()> {
                 .unwrap_or(u64::MAX);
             if s <= step {
                 keep.push_str(line);
+                // A row written before the header gained columns (an older version's
+                // run, resumed) gets them empty, so the file stays rectangular.
+                let missing = columns.saturating_sub(line.split(',').count());
+                keep.push_str(&",".repeat(missing));
                 keep.push('\n');
             }
         }
@@ -89,6 +94,18 @@ pub fn truncate_steps(path: &Path, header: &str, step: u64) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn truncated_steps_keep_older_rows_rectangular() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.csv");
+        fs::write(&p, "step,a\n1,x\n2,y\n3,z\n").unwrap();
+        truncate_steps(&p, "step,a,b,c", 2).unwrap();
+        assert_eq!(
+            fs::read_to_string(&p).unwrap(),
+            "step,a,b,c\n1,x,,\n2,y,,\n"
+        );
+    }
 
     #[test]
     fn replaces_content_and_leaves_no_temp_file() {

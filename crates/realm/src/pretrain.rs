@@ -448,6 +448,33 @@ pub struct BatchStats {
     pub null_spans_right: usize,
     /// Mean |stale − fresh| score of the retrieved documents, in logit units.
     pub stale_gap: f64,
+    /// Examples for which some retrieved document, as the reader sees it, holds the masked
+    /// span's word pieces: whether the retriever found a passage to copy from, apart from
+    /// whether the reader used it.
+    pub span_hits: usize,
+    /// The same for the document the retriever ranks first.
+    pub top_hits: usize,
+    /// RU(z|x) = log p(y|z,x) − log p(y|∅,x) summed over the retrieved documents that
+    /// hold the span, and their number; then the same over those that do not. The gap
+    /// between the two means is what the retriever's gradient can learn from: it pushes up
+    /// the documents the reader gains from.
+    pub ru_held: (f64, usize),
+    pub ru_other: (f64, usize),
+    /// p(z|x) summed over the batch: on ∅, and on the retrieved documents that hold the
+    /// span. Utility is bounded by the mass off ∅, so a retriever that retreats to ∅
+    /// shrinks it even when the documents it does read help more.
+    pub p_null: f64,
+    pub p_held: f64,
+}
+
+/// Whether `needle` occurs in `hay` as a contiguous run.
+fn holds(hay: &[u32], needle: &[u32]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The part of a reader input `[CLS] x [SEP] z [SEP]` that is z.
+fn doc_part<'a>(joined: &'a Encoded, x: &[u32]) -> &'a [u32] {
+    joined.ids.get(x.len()..).unwrap_or(&[])
 }
 
 /// The retrieved rows of each example (own passage excluded when asked).
@@ -620,16 +647,23 @@ pub fn batch_loss<B: Backend>(
     let masks: Vec<Masked> = batch.iter().map(|e| e.masked()).collect();
     let mut inputs = Vec::with_capacity(b * per);
     let mut mask_refs = Vec::with_capacity(b * per);
+    // Per example and retrieved document: does the reader's view of it hold the span?
+    let mut held: Vec<Vec<bool>> = Vec::with_capacity(b);
     for (i, e) in batch.iter().enumerate() {
+        let mut h = Vec::with_capacity(rows[i].len());
         for &r in &rows[i] {
-            inputs.push(join(
+            let joined = join(
                 &e.input_ids,
                 Some(&ctx.corpus.reader[r as usize]),
                 ctx.sep,
                 m.reader_max_len,
-            ));
+            );
+            h.push(holds(doc_part(&joined, &e.input_ids), &e.masked_ids));
+            inputs.push(joined);
             mask_refs.push(&masks[i]);
         }
+        stats.span_hits += usize::from(h.contains(&true));
+        held.push(h);
         inputs.push(join(&e.input_ids, None, ctx.sep, m.reader_max_len));
         mask_refs.push(&masks[i]);
     }
@@ -668,7 +702,24 @@ pub fn batch_loss<B: Backend>(
             let top = (0..rs.len())
                 .max_by(|&a, &c| pz[i * kz + a].total_cmp(&pz[i * kz + c]))
                 .unwrap_or(0);
-            ru += (ll_h[i * per + top] - ll_h[i * per + per - 1]) as f64;
+            let null = ll_h[i * per + per - 1];
+            ru += (ll_h[i * per + top] - null) as f64;
+            stats.top_hits += usize::from(held[i].get(top).copied().unwrap_or(false));
+            if m.null_doc {
+                stats.p_null += pz[i * kz + kz - 1] as f64;
+            }
+            for (z, &h) in held[i].iter().enumerate() {
+                if h {
+                    stats.p_held += pz[i * kz + z] as f64;
+                }
+                let acc = if h {
+                    &mut stats.ru_held
+                } else {
+                    &mut stats.ru_other
+                };
+                acc.0 += (ll_h[i * per + z] - null) as f64;
+                acc.1 += 1;
+            }
         }
         stats.ru_top = ru / b as f64;
     }
@@ -796,6 +847,43 @@ pub struct EvalReport {
     pub null_span_accuracy: f64,
     pub utility: f64,
     pub ru_top: f64,
+    /// Examples (%) whose masked span is in a retrieved document as the reader sees it.
+    pub span_hit: f64,
+    /// The same for the first-ranked document.
+    pub top_hit: f64,
+    /// Mean RU(z|x) of the retrieved documents that hold the span, and of those that do
+    /// not (NaN when there are none).
+    pub ru_held: f64,
+    pub ru_other: f64,
+    /// Mean p(∅|x), and mean p(z|x) mass on retrieved documents that hold the span.
+    pub p_null: f64,
+    pub p_held: f64,
+    /// Examples (%) whose masked span is in *some* passage the retriever may return (the
+    /// own passage excluded when the run excludes it): the ceiling of `span_hit`.
+    pub span_in_corpus: f64,
+}
+
+/// The share (%) of `examples` whose masked span's word pieces occur in some passage the
+/// retriever may return, cut as the reader would cut it.
+pub fn span_in_corpus(ctx: &StepContext, examples: &[&MaskedExample]) -> f64 {
+    let m = &ctx.cfg.model;
+    let found = examples
+        .iter()
+        .filter(|e| {
+            let own = if m.exclude_own {
+                ctx.corpus.row_of.get(&e.passage_id).copied()
+            } else {
+                None
+            };
+            ctx.corpus.reader.iter().enumerate().any(|(r, z)| {
+                Some(r as u32) != own && {
+                    let joined = join(&e.input_ids, Some(z), ctx.sep, m.reader_max_len);
+                    holds(doc_part(&joined, &e.input_ids), &e.masked_ids)
+                }
+            })
+        })
+        .count();
+    100.0 * found as f64 / examples.len().max(1) as f64
 }
 
 /// Evaluates `model` (no gradient) on `examples`.
@@ -821,6 +909,17 @@ pub fn evaluate<B: Backend>(
         sum.spans_right += s.spans_right;
         sum.null_tokens_right += s.null_tokens_right;
         sum.null_spans_right += s.null_spans_right;
+        sum.span_hits += s.span_hits;
+        sum.top_hits += s.top_hits;
+        for (a, b) in [
+            (&mut sum.ru_held, s.ru_held),
+            (&mut sum.ru_other, s.ru_other),
+        ] {
+            a.0 += b.0;
+            a.1 += b.1;
+        }
+        sum.p_null += s.p_null;
+        sum.p_held += s.p_held;
     }
     let n = sum.examples.max(1) as f64;
     let t = sum.tokens.max(1) as f64;
@@ -834,6 +933,13 @@ pub fn evaluate<B: Backend>(
         null_span_accuracy: 100.0 * sum.null_spans_right as f64 / n,
         utility: util / n,
         ru_top: ru / n,
+        span_hit: 100.0 * sum.span_hits as f64 / n,
+        top_hit: 100.0 * sum.top_hits as f64 / n,
+        ru_held: sum.ru_held.0 / sum.ru_held.1 as f64,
+        ru_other: sum.ru_other.0 / sum.ru_other.1 as f64,
+        p_null: sum.p_null / n,
+        p_held: sum.p_held / n,
+        span_in_corpus: span_in_corpus(ctx, examples),
     }
 }
 
@@ -1015,9 +1121,8 @@ pub struct PretrainSummary {
     pub last: Option<EvalReport>,
 }
 
-const METRICS_HEADER: &str = "step,lr,loss,token_acc,span_acc,utility,null_token_acc,index_step,staleness,stale_gap,refresh,secs,ru_top";
-const EVAL_HEADER: &str =
-    "step,examples,loss,token_acc,span_acc,null_token_acc,null_span_acc,utility,ru_top";
+const METRICS_HEADER: &str = "step,lr,loss,token_acc,span_acc,utility,null_token_acc,index_step,staleness,stale_gap,refresh,secs,ru_top,span_hit,p_null";
+const EVAL_HEADER: &str = "step,examples,loss,token_acc,span_acc,null_token_acc,null_span_acc,utility,ru_top,span_hit,top_hit,span_in_corpus,ru_held,ru_other,p_null,p_held";
 
 /// The step of a CSV's last row.
 fn last_step_of(path: &Path) -> Option<u64> {
@@ -1367,7 +1472,7 @@ where
         append(
             &metrics,
             &format!(
-                "{step},{lr:.3e},{:.5},{acc:.2},{:.2},{:.5},{:.2},{},{staleness},{:.5},{event},{:.1},{:.5}",
+                "{step},{lr:.3e},{:.5},{acc:.2},{:.2},{:.5},{:.2},{},{staleness},{:.5},{event},{:.1},{:.5},{:.2},{:.4}",
                 s.loss,
                 100.0 * s.spans_right as f64 / s.examples.max(1) as f64,
                 s.utility,
@@ -1375,7 +1480,9 @@ where
                 snap.step,
                 s.stale_gap,
                 elapsed(&t0),
-                s.ru_top
+                s.ru_top,
+                100.0 * s.span_hits as f64 / s.examples.max(1) as f64,
+                s.p_null / s.examples.max(1) as f64
             ),
         )?;
         progress(PretrainReport {
@@ -1421,7 +1528,7 @@ where
 
 fn eval_line(e: &EvalReport) -> String {
     format!(
-        "{},{},{:.5},{:.2},{:.2},{:.2},{:.2},{:.5},{:.5}",
+        "{},{},{:.5},{:.2},{:.2},{:.2},{:.2},{:.5},{:.5},{:.2},{:.2},{:.2},{:.5},{:.5},{:.4},{:.4}",
         e.step,
         e.examples,
         e.loss,
@@ -1430,7 +1537,14 @@ fn eval_line(e: &EvalReport) -> String {
         e.null_token_accuracy,
         e.null_span_accuracy,
         e.utility,
-        e.ru_top
+        e.ru_top,
+        e.span_hit,
+        e.top_hit,
+        e.span_in_corpus,
+        e.ru_held,
+        e.ru_other,
+        e.p_null,
+        e.p_held
     )
 }
 
@@ -1452,6 +1566,20 @@ mod tests {
         u.dedup();
         assert_eq!(u.len(), 9);
         assert_ne!(batch_at(&train, 3, 7, 0), batch_at(&train, 3, 7, 3));
+    }
+
+    #[test]
+    fn a_span_is_found_in_the_document_part_only() {
+        let x = [101, 7, 103, 102];
+        let z = [5, 6, 9, 102];
+        let joined = join(&x, Some(&z), 102, 64);
+        assert!(holds(doc_part(&joined, &x), &[6, 9]));
+        // In x (where it is not masked, here 7) but not in z: no hit.
+        assert!(!holds(doc_part(&joined, &x), &[7]));
+        // Cut off by the reader's length: no hit.
+        let cut = join(&x, Some(&z), 102, 7);
+        assert!(!holds(doc_part(&cut, &x), &[9]));
+        assert!(!holds(&[1, 2], &[]));
     }
 
     #[test]

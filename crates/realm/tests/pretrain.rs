@@ -161,6 +161,18 @@ fn pretraining_learns_refreshes_and_exports() {
     for ru in column(&run, "ru_top") {
         assert!(ru.parse::<f64>().unwrap().is_finite(), "{ru}");
     }
+    // Each city is in exactly one other passage: every held-out span can be found, and the
+    // first-ranked document holds it no more often than the top k do.
+    for e in &evals {
+        assert_eq!(e.span_in_corpus, 100.0, "{e:?}");
+        assert!(e.top_hit <= e.span_hit && e.span_hit <= 100.0, "{e:?}");
+        // p(z|x) is a distribution over the retrieved documents and ∅.
+        assert!(e.p_null > 0.0 && e.p_held >= 0.0 && e.p_null + e.p_held <= 1.0 + 1e-6);
+        assert_eq!(e.span_hit > 0.0, e.ru_held.is_finite(), "{e:?}");
+    }
+    for h in column(&run, "span_hit") {
+        assert!((0.0..=100.0).contains(&h.parse::<f64>().unwrap()), "{h}");
+    }
     for part in ["query", "doc", "reader"] {
         let c =
             ragl_model::checkpoint::load::<B>(&run.join("export").join(part), &Default::default())
@@ -211,6 +223,7 @@ fn a_resumed_run_continues_exactly() {
         "token_acc",
         "utility",
         "ru_top",
+        "span_hit",
         "index_step",
         "stale_gap",
     ] {
