@@ -62,6 +62,13 @@ impl<B: Backend> OpenQa<B> {
     /// Retrieval scores `q·d_z` of each question's documents, `[k]` each.
     fn doc_scores(&self, batch: &[&Retrieved], p: QueryPooling) -> Vec<Tensor<B, 1>> {
         let device = self.reader.start.weight.device();
+        // BM25, closed-book and own-passage batches have no vectors: no query-tower pass.
+        if batch.iter().all(|r| r.doc_vectors.is_empty()) {
+            return batch
+                .iter()
+                .map(|r| Tensor::zeros([r.inputs.len()], &device))
+                .collect();
+        }
         let queries: Vec<&Encoded> = batch.iter().map(|r| &r.query).collect();
         let q = self.embed_queries(&queries, p);
         let d = q.dims()[1];
@@ -263,16 +270,17 @@ pub fn own_passages(
     passages: &[(Option<&str>, &str)],
     answers: &[ragl_reader::span::AnswerMatcher],
 ) -> crate::Result<Vec<Retrieved>> {
-    let items: Vec<(String, Option<String>)> =
-        questions.iter().map(|q| (q.to_string(), None)).collect();
-    let encs = ctx.query_tokenizer.encode(&items)?;
-    encs.into_iter()
-        .enumerate()
-        .map(|(i, enc)| {
+    (0..questions.len())
+        .map(|i| {
             let (title, text) = passages[i];
             let (input, gold) = reader_input(ctx, questions[i], title, text, Some(&answers[i]))?;
             Ok(Retrieved {
-                query: enc,
+                // No document vector, so the query tower never reads it.
+                query: Encoded {
+                    ids: Vec::new(),
+                    type_ids: Vec::new(),
+                    truncated: false,
+                },
                 doc_vectors: Vec::new(),
                 inputs: vec![input],
                 gold,
