@@ -465,6 +465,15 @@ pub struct BatchStats {
     /// shrinks it even when the documents it does read help more.
     pub p_null: f64,
     pub p_held: f64,
+    /// Over the examples with a span-holding document retrieved: the share of the
+    /// documents' mass (∅ left out) on those that hold it, the share they would get from a
+    /// retriever that cannot tell (their number over k), and p(∅|x); then p(∅|x) over the
+    /// other examples. Whether the retriever ranks the useful documents up, and knows when
+    /// there is none, apart from whether it retrieves them.
+    pub held_share: f64,
+    pub held_frac: f64,
+    pub p_null_hit: f64,
+    pub p_null_miss: f64,
 }
 
 /// Whether `needle` occurs in `hay` as a contiguous run.
@@ -705,8 +714,23 @@ pub fn batch_loss<B: Backend>(
             let null = ll_h[i * per + per - 1];
             ru += (ll_h[i * per + top] - null) as f64;
             stats.top_hits += usize::from(held[i].get(top).copied().unwrap_or(false));
-            if m.null_doc {
-                stats.p_null += pz[i * kz + kz - 1] as f64;
+            let p_null = if m.null_doc {
+                pz[i * kz + kz - 1] as f64
+            } else {
+                0.0
+            };
+            stats.p_null += p_null;
+            let n_held = held[i].iter().filter(|&&h| h).count();
+            if n_held > 0 {
+                let on_held: f64 = (0..rs.len())
+                    .filter(|&z| held[i][z])
+                    .map(|z| pz[i * kz + z] as f64)
+                    .sum();
+                stats.held_share += on_held / (1.0 - p_null).max(f64::MIN_POSITIVE);
+                stats.held_frac += n_held as f64 / rs.len() as f64;
+                stats.p_null_hit += p_null;
+            } else {
+                stats.p_null_miss += p_null;
             }
             for (z, &h) in held[i].iter().enumerate() {
                 if h {
@@ -858,6 +882,11 @@ pub struct EvalReport {
     /// Mean p(∅|x), and mean p(z|x) mass on retrieved documents that hold the span.
     pub p_null: f64,
     pub p_held: f64,
+    /// See [`BatchStats::held_share`] (NaN when no example has a span-holding document).
+    pub held_share: f64,
+    pub held_frac: f64,
+    pub p_null_hit: f64,
+    pub p_null_miss: f64,
     /// Examples (%) whose masked span is in *some* passage the retriever may return (the
     /// own passage excluded when the run excludes it): the ceiling of `span_hit`.
     pub span_in_corpus: f64,
@@ -920,6 +949,10 @@ pub fn evaluate<B: Backend>(
         }
         sum.p_null += s.p_null;
         sum.p_held += s.p_held;
+        sum.held_share += s.held_share;
+        sum.held_frac += s.held_frac;
+        sum.p_null_hit += s.p_null_hit;
+        sum.p_null_miss += s.p_null_miss;
     }
     let n = sum.examples.max(1) as f64;
     let t = sum.tokens.max(1) as f64;
@@ -939,6 +972,10 @@ pub fn evaluate<B: Backend>(
         ru_other: sum.ru_other.0 / sum.ru_other.1 as f64,
         p_null: sum.p_null / n,
         p_held: sum.p_held / n,
+        held_share: sum.held_share / sum.span_hits as f64,
+        held_frac: sum.held_frac / sum.span_hits as f64,
+        p_null_hit: sum.p_null_hit / sum.span_hits as f64,
+        p_null_miss: sum.p_null_miss / (sum.examples - sum.span_hits) as f64,
         span_in_corpus: span_in_corpus(ctx, examples),
     }
 }
@@ -1122,7 +1159,7 @@ pub struct PretrainSummary {
 }
 
 const METRICS_HEADER: &str = "step,lr,loss,token_acc,span_acc,utility,null_token_acc,index_step,staleness,stale_gap,refresh,secs,ru_top,span_hit,p_null";
-const EVAL_HEADER: &str = "step,examples,loss,token_acc,span_acc,null_token_acc,null_span_acc,utility,ru_top,span_hit,top_hit,span_in_corpus,ru_held,ru_other,p_null,p_held";
+const EVAL_HEADER: &str = "step,examples,loss,token_acc,span_acc,null_token_acc,null_span_acc,utility,ru_top,span_hit,top_hit,span_in_corpus,ru_held,ru_other,p_null,p_held,held_share,held_frac,p_null_hit,p_null_miss";
 
 /// The step of a CSV's last row.
 fn last_step_of(path: &Path) -> Option<u64> {
@@ -1528,7 +1565,7 @@ where
 
 fn eval_line(e: &EvalReport) -> String {
     format!(
-        "{},{},{:.5},{:.2},{:.2},{:.2},{:.2},{:.5},{:.5},{:.2},{:.2},{:.2},{:.5},{:.5},{:.4},{:.4}",
+        "{},{},{:.5},{:.2},{:.2},{:.2},{:.2},{:.5},{:.5},{:.2},{:.2},{:.2},{:.5},{:.5},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4}",
         e.step,
         e.examples,
         e.loss,
@@ -1544,7 +1581,11 @@ fn eval_line(e: &EvalReport) -> String {
         e.ru_held,
         e.ru_other,
         e.p_null,
-        e.p_held
+        e.p_held,
+        e.held_share,
+        e.held_frac,
+        e.p_null_hit,
+        e.p_null_miss
     )
 }
 

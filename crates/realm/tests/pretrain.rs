@@ -169,6 +169,10 @@ fn pretraining_learns_refreshes_and_exports() {
         // p(z|x) is a distribution over the retrieved documents and ∅.
         assert!(e.p_null > 0.0 && e.p_held >= 0.0 && e.p_null + e.p_held <= 1.0 + 1e-6);
         assert_eq!(e.span_hit > 0.0, e.ru_held.is_finite(), "{e:?}");
+        if e.span_hit > 0.0 {
+            assert!((0.0..=1.0 + 1e-6).contains(&e.held_share), "{e:?}");
+            assert!(e.held_frac > 0.0 && e.held_frac <= 1.0, "{e:?}");
+        }
     }
     for h in column(&run, "span_hit") {
         assert!((0.0..=100.0).contains(&h.parse::<f64>().unwrap()), "{h}");
