@@ -157,7 +157,8 @@ impl Default for RefreshConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PretrainTrain {
-    /// Peak learning rate of the towers (and of the reader unless `reader_lr` is set).
+    /// Peak learning rate of the towers (and of the reader unless `reader_lr` is set). 0
+    /// freezes both towers: a fixed retriever, the reader alone trained.
     pub lr: f64,
     /// Peak learning rate of the reader (same schedule): a small reader such as bert-tiny
     /// wants a larger one than the towers, which must not drift far from their index.
@@ -240,6 +241,13 @@ impl PretrainConfig {
         if cfg.model.retrieval == Retrieval::None && !cfg.model.null_doc {
             return Err(Error::Mismatch(format!(
                 "{}: retrieval = \"none\" needs the null document",
+                path.display()
+            )));
+        }
+        let t = &cfg.train;
+        if !(t.lr >= 0.0 && t.reader_lr.unwrap_or(t.lr) > 0.0) {
+            return Err(Error::Mismatch(format!(
+                "{}: train.lr must be ≥ 0 (0 freezes the towers) and the reader's learning rate (train.reader_lr, else train.lr) > 0",
                 path.display()
             )));
         }
@@ -1414,7 +1422,8 @@ where
         elapsed_secs: elapsed(&t0),
         configs: configs.clone(),
     };
-    let reader_scale = t.reader_lr.map_or(1.0, |r| r / t.lr);
+    let reader_lr_at =
+        |s: u64| crate::warmup_linear_decay(t.reader_lr.unwrap_or(t.lr), t.warmup, total, s);
     let eval_batch = t.batch.max(1) * 2;
     let mut summary = PretrainSummary {
         steps: step,
@@ -1497,8 +1506,10 @@ where
         let mut g = loss.backward();
         let reader_grads = GradientsParams::from_module(&mut g, &model.reader);
         let tower_grads = GradientsParams::from_grads(g, &model);
-        model = optim.step(lr, model, tower_grads);
-        model = optim_reader.step(lr * reader_scale, model, reader_grads);
+        if t.lr > 0.0 {
+            model = optim.step(lr, model, tower_grads);
+        }
+        model = optim_reader.step(reader_lr_at(step), model, reader_grads);
         // Only MIPS reads the index; other modes have none to be stale.
         let staleness = if m.retrieval == Retrieval::Dense {
             step - 1 - snap.step

@@ -193,6 +193,39 @@ fn pretraining_learns_refreshes_and_exports() {
 }
 
 #[test]
+fn lr_zero_freezes_the_towers_and_trains_the_reader() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    world(p);
+    let mut cfg = config(p, "sync", 10);
+    cfg.train.lr = 0.0;
+    cfg.train.reader_lr = Some(3e-3);
+    let run = p.join("frozen");
+    pretrain::pretrain::<Autodiff<B>>(&cfg, &run, &Default::default(), None, |_| {}, |_| {})
+        .unwrap();
+    let weights = |dir: &Path| std::fs::read(dir.join("model.safetensors")).unwrap();
+    // Both towers start from p/tower; neither moved. The reader did.
+    for part in ["query", "doc"] {
+        assert!(
+            weights(&run.join("export").join(part)) == weights(&p.join("tower")),
+            "{part}"
+        );
+    }
+    assert!(weights(&run.join("export/reader")) != weights(&p.join("reader")));
+    // A negative learning rate, or a zero one that would also freeze the reader (no
+    // reader_lr), is refused when the config is read.
+    for lr in ["-1e-3", "0.0"] {
+        let text = std::fs::read_to_string(p.join("sync.toml"))
+            .unwrap()
+            .replace("lr = 3e-3", &format!("lr = {lr}"));
+        let bad = p.join("bad.toml");
+        std::fs::write(&bad, text).unwrap();
+        let e = PretrainConfig::from_toml(&bad).err().unwrap();
+        assert!(e.to_string().contains("train.lr"), "{e}");
+    }
+}
+
+#[test]
 fn a_resumed_run_continues_exactly() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Issue 5: why retrieval utility does not rise in phase 2 (docs/RESULTS.md, thirteenth
+# session). Run after scripts/realm/tiny-warm.sh (and tiny-warm-seeds.sh for all seeds):
+# - where the masked spans are, for the models before phase 1, after it and after each
+#   phase-2 seed (scripts/realm/span-hits.sh);
+# - the no-∅ ablation of tiny-warm.sh, stopped at 200 steps there, continued to phase 2's
+#   391 (it resumes from its checkpoint);
+# - phase 2 with the towers' learning rate 1e-4 instead of 3e-5, stopped at 200 steps as
+#   the ablations of tiny-warm.sh are (20 minutes);
+# - phase 2 with the towers frozen (lr = 0; the index then never goes stale, so no
+#   refresh), the reader alone trained, 391 steps (35 minutes).
+set -euo pipefail
+R=${RAGL:-target/release/ragl}
+O=runs/realm
+"$(dirname "$0")/span-hits.sh"
+$R pretrain --config $O/warm-nonull.toml --run $O/warm-nonull --stop-after 391
+sed -e 's/^lr = 3e-5/lr = 1e-4/' configs/realm/squad-tiny-warm.toml > $O/warm-tlr1e-4.toml
+$R pretrain --config $O/warm-tlr1e-4.toml --run $O/warm-tlr1e-4 --stop-after 200
+sed -e 's/^lr = 3e-5/lr = 0.0/' -e 's/^every = 40/every = 0/' configs/realm/squad-tiny-warm.toml > $O/warm-frozen.toml
+$R pretrain --config $O/warm-frozen.toml --run $O/warm-frozen --stop-after 391
