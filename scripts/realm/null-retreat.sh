@@ -18,3 +18,12 @@ sed -e 's/^lr = 3e-5/lr = 1e-4/' configs/realm/squad-tiny-warm.toml > $O/warm-tl
 $R pretrain --config $O/warm-tlr1e-4.toml --run $O/warm-tlr1e-4 --stop-after 200
 sed -e 's/^lr = 3e-5/lr = 0.0/' -e 's/^every = 40/every = 0/' configs/realm/squad-tiny-warm.toml > $O/warm-frozen.toml
 $R pretrain --config $O/warm-frozen.toml --run $O/warm-frozen --stop-after 391
+# Held-out utility and p(∅|x) of phase 2 and these variants, side by side.
+{
+  echo "run,step,utility,p_null"
+  for r in warm warm-s3 warm-s4 warm-s5 warm-tlr1e-4 warm-nonull warm-frozen; do
+    awk -F, -v r=$r 'NR==1{for(i=1;i<=NF;i++) c[$i]=i; next} {print r","$1","$c["utility"]","(c["p_null"]?$c["p_null"]:"")}' $O/$r/eval.csv
+  done
+} > $O/null-retreat.csv
+$R plot --csv $O/null-retreat.csv --x step --y utility --group run \
+    --title "Held-out utility log p(y|x) − log p(y|∅,x), phase 2 and variants" -o $O/null-retreat-utility.png
