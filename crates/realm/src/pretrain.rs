@@ -74,6 +74,12 @@ pub struct PretrainData {
     /// Examples held out for evaluation (drawn by the seed).
     #[serde(default = "d_heldout")]
     pub heldout: usize,
+    /// Keep only the examples whose masked span occurs in a passage other than their own
+    /// (its word pieces, in the part the reader sees): REALM's premise that the corpus
+    /// holds what a masked span needs, which Wikipedia's redundancy gives and a small
+    /// corpus does not. The held-out split is drawn from what is kept.
+    #[serde(default)]
+    pub span_elsewhere: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -900,6 +906,23 @@ pub struct EvalReport {
     pub span_in_corpus: f64,
 }
 
+/// Whether `e`'s masked span occurs in a passage of `corpus` other than row `skip`, cut as
+/// the reader would cut it.
+fn span_found(
+    corpus: &Corpus,
+    e: &MaskedExample,
+    skip: Option<u32>,
+    sep: u32,
+    max_len: usize,
+) -> bool {
+    corpus.reader.iter().enumerate().any(|(r, z)| {
+        Some(r as u32) != skip && {
+            let joined = join(&e.input_ids, Some(z), sep, max_len);
+            holds(doc_part(&joined, &e.input_ids), &e.masked_ids)
+        }
+    })
+}
+
 /// The share (%) of `examples` whose masked span's word pieces occur in some passage the
 /// retriever may return, cut as the reader would cut it.
 pub fn span_in_corpus(ctx: &StepContext, examples: &[&MaskedExample]) -> f64 {
@@ -912,12 +935,7 @@ pub fn span_in_corpus(ctx: &StepContext, examples: &[&MaskedExample]) -> f64 {
             } else {
                 None
             };
-            ctx.corpus.reader.iter().enumerate().any(|(r, z)| {
-                Some(r as u32) != own && {
-                    let joined = join(&e.input_ids, Some(z), ctx.sep, m.reader_max_len);
-                    holds(doc_part(&joined, &e.input_ids), &e.masked_ids)
-                }
-            })
+            span_found(ctx.corpus, e, own, ctx.sep, m.reader_max_len)
         })
         .count();
     100.0 * found as f64 / examples.len().max(1) as f64
@@ -1303,6 +1321,25 @@ where
             cfg.data.passages.display()
         )));
     }
+    let examples: Vec<MaskedExample> = if cfg.data.span_elsewhere {
+        let kept: Vec<MaskedExample> = examples
+            .into_iter()
+            .filter(|e| {
+                let own = corpus.row_of.get(&e.passage_id).copied();
+                span_found(&corpus, e, own, sep, m.reader_max_len)
+            })
+            .collect();
+        if kept.len() < 2 {
+            return Err(Error::Mismatch(format!(
+                "{}: data.span_elsewhere keeps {} example(s): too few to train and hold out",
+                cfg.data.examples.display(),
+                kept.len()
+            )));
+        }
+        kept
+    } else {
+        examples
+    };
     let (train_ix, held_ix) = split(examples.len(), cfg.data.heldout, t.seed);
     let held: Vec<&MaskedExample> = held_ix.iter().map(|&i| &examples[i]).collect();
     let ctx = StepContext {

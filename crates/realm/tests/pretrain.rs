@@ -226,6 +226,50 @@ fn lr_zero_freezes_the_towers_and_trains_the_reader() {
 }
 
 #[test]
+fn span_elsewhere_keeps_the_examples_the_corpus_can_answer() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    world(p);
+    // Six more examples that mask the clause "lives in CITY", which no other passage has.
+    let mut more = String::new();
+    for (i, (n, c)) in NAMES.iter().zip(CITIES).enumerate() {
+        let t = format!("{n} lives in {c} .");
+        let mut ids = vec![id("[CLS]"), id(n), id("[MASK]"), id("[MASK]"), id("[MASK]")];
+        ids.extend([id("."), id("[SEP]")]);
+        more += &(serde_json::json!({
+            "id": format!("p{i}0:s1"), "passage_id": format!("p{i}0"), "text": t,
+            "input_ids": ids, "masked_positions": [2, 3, 4],
+            "masked_ids": [id("lives"), id("in"), id(c)], "strategy": "salient"
+        })
+        .to_string()
+            + "\n");
+    }
+    let path = p.join("examples.jsonl");
+    let all = std::fs::read_to_string(&path).unwrap() + &more;
+    std::fs::write(&path, all).unwrap();
+    let mut cfg = config(p, "sync", 1);
+    cfg.data.heldout = 9;
+    let first = |cfg: &PretrainConfig, run: &str| {
+        let mut evals = Vec::new();
+        pretrain::pretrain::<Autodiff<B>>(
+            cfg,
+            &p.join(run),
+            &Default::default(),
+            Some(0),
+            |_| {},
+            |e| evals.push(*e),
+        )
+        .unwrap();
+        evals[0]
+    };
+    // Held out from all 18: some spans are nowhere else.
+    assert!(first(&cfg, "all").span_in_corpus < 100.0);
+    cfg.data.span_elsewhere = true;
+    let kept = first(&cfg, "kept");
+    assert_eq!((kept.examples, kept.span_in_corpus), (9, 100.0));
+}
+
+#[test]
 fn a_resumed_run_continues_exactly() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
