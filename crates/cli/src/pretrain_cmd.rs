@@ -111,6 +111,12 @@ where
         },
     )?;
     bar.finish_and_clear();
+    if s.examples_kept < s.examples_read {
+        eprintln!(
+            "data.span_elsewhere: {} of {} examples have their masked span in another passage",
+            s.examples_kept, s.examples_read
+        );
+    }
     eprintln!(
         "{} steps{} in {:.1} min, {} index refreshes; run in {}",
         s.steps,

@@ -1182,6 +1182,9 @@ pub struct PretrainSummary {
     pub minutes: f64,
     pub first: Option<EvalReport>,
     pub last: Option<EvalReport>,
+    /// Examples read, and those kept (all of them unless `data.span_elsewhere`).
+    pub examples_read: usize,
+    pub examples_kept: usize,
 }
 
 const METRICS_HEADER: &str = "step,lr,loss,token_acc,span_acc,utility,null_token_acc,index_step,staleness,stale_gap,refresh,secs,ru_top,span_hit,p_null";
@@ -1321,6 +1324,7 @@ where
             cfg.data.passages.display()
         )));
     }
+    let examples_read = examples.len();
     let examples: Vec<MaskedExample> = if cfg.data.span_elsewhere {
         let kept: Vec<MaskedExample> = examples
             .into_iter()
@@ -1469,6 +1473,8 @@ where
         minutes: 0.0,
         first: None,
         last: None,
+        examples_read,
+        examples_kept: examples.len(),
     };
     // The held-out evaluation of the resume step is already in eval.csv when it was made.
     let mut last_eval = if resumed.is_some() {

@@ -251,7 +251,7 @@ fn span_elsewhere_keeps_the_examples_the_corpus_can_answer() {
     cfg.data.heldout = 9;
     let first = |cfg: &PretrainConfig, run: &str| {
         let mut evals = Vec::new();
-        pretrain::pretrain::<Autodiff<B>>(
+        let s = pretrain::pretrain::<Autodiff<B>>(
             cfg,
             &p.join(run),
             &Default::default(),
@@ -260,13 +260,16 @@ fn span_elsewhere_keeps_the_examples_the_corpus_can_answer() {
             |e| evals.push(*e),
         )
         .unwrap();
-        evals[0]
+        (s.examples_read, s.examples_kept, evals[0])
     };
     // Held out from all 18: some spans are nowhere else.
-    assert!(first(&cfg, "all").span_in_corpus < 100.0);
+    let (read, kept, all) = first(&cfg, "all");
+    assert_eq!((read, kept), (18, 18));
+    assert!(all.span_in_corpus < 100.0);
     cfg.data.span_elsewhere = true;
-    let kept = first(&cfg, "kept");
-    assert_eq!((kept.examples, kept.span_in_corpus), (9, 100.0));
+    let (read, kept, e) = first(&cfg, "kept");
+    assert_eq!((read, kept), (18, 12));
+    assert_eq!((e.examples, e.span_in_corpus), (9, 100.0));
 }
 
 #[test]
