@@ -69,6 +69,11 @@ pub fn line_chart(
             &CYAN,
             &BLACK,
             &RGBColor(255, 140, 0),
+            &RGBColor(128, 0, 128),
+            &RGBColor(139, 69, 19),
+            &RGBColor(128, 128, 128),
+            &RGBColor(0, 128, 128),
+            &RGBColor(128, 128, 0),
         ];
         macro_rules! draw {
             ($chart:expr) => {{
