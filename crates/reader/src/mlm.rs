@@ -20,12 +20,9 @@ pub fn join(x: &[u32], doc: Option<&[u32]>, sep: u32, max_len: usize) -> Encoded
     let mut type_ids = vec![0u32; ids.len()];
     let mut truncated = false;
     if let Some(doc) = doc {
-        let room = max_len.saturating_sub(ids.len() + 1);
-        // Without its final [SEP], which is put back after the cut.
-        let body = doc.strip_suffix(&[sep]).unwrap_or(doc);
-        let n = body.len().min(room);
-        truncated = n < body.len();
-        ids.extend_from_slice(&body[..n]);
+        let seen = doc_view(x.len(), doc, sep, max_len);
+        truncated = seen.len() < doc.strip_suffix(&[sep]).unwrap_or(doc).len();
+        ids.extend_from_slice(seen);
         ids.push(sep);
         type_ids.resize(ids.len(), 1);
     }
@@ -34,6 +31,14 @@ pub fn join(x: &[u32], doc: Option<&[u32]>, sep: u32, max_len: usize) -> Encoded
         type_ids,
         truncated,
     }
+}
+
+/// The part of z that [`join`] keeps after an x of `x_len` pieces: z without its closing
+/// `[SEP]`, cut so that the whole fits `max_len`.
+pub fn doc_view(x_len: usize, doc: &[u32], sep: u32, max_len: usize) -> &[u32] {
+    let room = max_len.saturating_sub(x_len + 1);
+    let body = doc.strip_suffix(&[sep]).unwrap_or(doc);
+    &body[..body.len().min(room)]
 }
 
 /// The masked positions of one example and their labels.

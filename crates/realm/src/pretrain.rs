@@ -42,7 +42,7 @@ use ragl_index::Metric;
 use ragl_model::bert::{Bert, BertConfig};
 use ragl_model::encode::{Pooling, embed_encoded};
 use ragl_model::tokenizer::{Encoded, TextTokenizer};
-use ragl_reader::mlm::{Masked, MlmReader, join};
+use ragl_reader::mlm::{Masked, MlmReader, doc_view, join};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -495,11 +495,6 @@ fn holds(hay: &[u32], needle: &[u32]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// The part of a reader input `[CLS] x [SEP] z [SEP]` that is z.
-fn doc_part<'a>(joined: &'a Encoded, x: &[u32]) -> &'a [u32] {
-    joined.ids.get(x.len()..).unwrap_or(&[])
-}
-
 /// The retrieved rows of each example (own passage excluded when asked).
 fn choose_docs(
     ctx: &StepContext,
@@ -675,14 +670,10 @@ pub fn batch_loss<B: Backend>(
     for (i, e) in batch.iter().enumerate() {
         let mut h = Vec::with_capacity(rows[i].len());
         for &r in &rows[i] {
-            let joined = join(
-                &e.input_ids,
-                Some(&ctx.corpus.reader[r as usize]),
-                ctx.sep,
-                m.reader_max_len,
-            );
-            h.push(holds(doc_part(&joined, &e.input_ids), &e.masked_ids));
-            inputs.push(joined);
+            let z = &ctx.corpus.reader[r as usize];
+            let seen = doc_view(e.input_ids.len(), z, ctx.sep, m.reader_max_len);
+            h.push(holds(seen, &e.masked_ids));
+            inputs.push(join(&e.input_ids, Some(z), ctx.sep, m.reader_max_len));
             mask_refs.push(&masks[i]);
         }
         stats.span_hits += usize::from(h.contains(&true));
@@ -734,21 +725,11 @@ pub fn batch_loss<B: Backend>(
                 0.0
             };
             stats.p_null += p_null;
-            let n_held = held[i].iter().filter(|&&h| h).count();
-            if n_held > 0 {
-                let on_held: f64 = (0..rs.len())
-                    .filter(|&z| held[i][z])
-                    .map(|z| pz[i * kz + z] as f64)
-                    .sum();
-                stats.held_share += on_held / (1.0 - p_null).max(f64::MIN_POSITIVE);
-                stats.held_frac += n_held as f64 / rs.len() as f64;
-                stats.p_null_hit += p_null;
-            } else {
-                stats.p_null_miss += p_null;
-            }
+            let (mut n_held, mut on_held) = (0usize, 0f64);
             for (z, &h) in held[i].iter().enumerate() {
                 if h {
-                    stats.p_held += pz[i * kz + z] as f64;
+                    n_held += 1;
+                    on_held += pz[i * kz + z] as f64;
                 }
                 let acc = if h {
                     &mut stats.ru_held
@@ -757,6 +738,14 @@ pub fn batch_loss<B: Backend>(
                 };
                 acc.0 += (ll_h[i * per + z] - null) as f64;
                 acc.1 += 1;
+            }
+            stats.p_held += on_held;
+            if n_held > 0 {
+                stats.held_share += on_held / (1.0 - p_null).max(f64::MIN_POSITIVE);
+                stats.held_frac += n_held as f64 / rs.len() as f64;
+                stats.p_null_hit += p_null;
+            } else {
+                stats.p_null_miss += p_null;
             }
         }
         stats.ru_top = ru / b as f64;
@@ -917,8 +906,7 @@ fn span_found(
 ) -> bool {
     corpus.reader.iter().enumerate().any(|(r, z)| {
         Some(r as u32) != skip && {
-            let joined = join(&e.input_ids, Some(z), sep, max_len);
-            holds(doc_part(&joined, &e.input_ids), &e.masked_ids)
+            holds(doc_view(e.input_ids.len(), z, sep, max_len), &e.masked_ids)
         }
     })
 }
@@ -1667,13 +1655,13 @@ mod tests {
     fn a_span_is_found_in_the_document_part_only() {
         let x = [101, 7, 103, 102];
         let z = [5, 6, 9, 102];
-        let joined = join(&x, Some(&z), 102, 64);
-        assert!(holds(doc_part(&joined, &x), &[6, 9]));
+        let seen = doc_view(x.len(), &z, 102, 64);
+        assert_eq!(seen, &join(&x, Some(&z), 102, 64).ids[x.len()..x.len() + 3]);
+        assert!(holds(seen, &[6, 9]));
         // In x (where it is not masked, here 7) but not in z: no hit.
-        assert!(!holds(doc_part(&joined, &x), &[7]));
+        assert!(!holds(seen, &[7]));
         // Cut off by the reader's length: no hit.
-        let cut = join(&x, Some(&z), 102, 7);
-        assert!(!holds(doc_part(&cut, &x), &[9]));
+        assert!(!holds(doc_view(x.len(), &z, 102, 7), &[9]));
         assert!(!holds(&[1, 2], &[]));
     }
 
