@@ -53,6 +53,9 @@ pub struct Masked {
 pub struct PairScores<B: Backend> {
     /// `log p(y|z,x)` of each pair, `[pairs]`.
     pub log_likelihood: Tensor<B, 1>,
+    /// `log p(y_j|z,x)` of every masked token of every pair, rows in pair order, `[Σ masked]`
+    /// (for a marginal taken per token, as REALM's released code does).
+    pub token_log_likelihood: Tensor<B, 1>,
     /// Log-probabilities over the vocabulary at every masked position of every pair, rows in
     /// pair order, `[Σ masked, vocab]` (for accuracy of the marginal prediction).
     pub token_log_probs: Tensor<B, 2>,
@@ -100,9 +103,10 @@ impl<B: Backend> MlmReader<B> {
             assign[p * r + j] = 1.0;
         }
         let assign = Tensor::<B, 2>::from_data(TensorData::new(assign, [n, r]), &device);
-        let ll = assign.matmul(tok.reshape([r, 1])).reshape([n]);
+        let ll = assign.matmul(tok.clone().reshape([r, 1])).reshape([n]);
         PairScores {
             log_likelihood: ll,
+            token_log_likelihood: tok,
             token_log_probs: logp,
         }
     }

@@ -129,6 +129,23 @@ pub struct PretrainModel {
     pub exclude_own: bool,
     #[serde(default = "d_retrieval")]
     pub retrieval: Retrieval,
+    /// Where the sum over documents is taken: over the whole masked span (the paper's
+    /// `p(y|x) = Σ_z p(z|x) Π_j p(y_j|z,x)`), or per masked token (REALM's released code).
+    #[serde(default)]
+    pub marginal: Marginal,
+}
+
+/// How `p(y|x)` marginalises over the retrieved documents.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Marginal {
+    /// `log Σ_z p(z|x) Π_j p(y_j|z,x)`: one posterior per sentence (REALM's equation 2).
+    #[default]
+    Span,
+    /// `Σ_j log Σ_z p(z|x) p(y_j|z,x)`: each masked token picks its own documents, as in
+    /// `language/realm/model.py` (there averaged over masks; here summed per sentence, so
+    /// that losses and utilities stay in nats per sentence under both settings).
+    Token,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,7 +239,7 @@ fn d_reader_len() -> usize {
     256
 }
 fn d_k() -> usize {
-    4
+    8
 }
 fn d_retrieval() -> Retrieval {
     Retrieval::Dense
@@ -687,11 +704,17 @@ pub fn batch_loss<B: Backend>(
     let ll_h = host(ll.clone());
     let ll_docs = ll.clone().slice([0..b, 0..kz]);
     let ll_null = ll.slice([0..b, per - 1..per]).reshape([b]);
-    let joint = match &log_pz {
-        Some(lp) => lp.clone() + ll_docs,
-        None => ll_docs,
-    };
-    let marginal = log_sum_exp_rows(joint); // [b]
+    let marginal = match (&log_pz, m.marginal) {
+        (Some(lp), Marginal::Token) => token_marginal(
+            scored.token_log_likelihood.clone(),
+            lp.clone(),
+            &masks,
+            per,
+            kz,
+        ),
+        (Some(lp), Marginal::Span) => log_sum_exp_rows(lp.clone() + ll_docs),
+        (None, _) => log_sum_exp_rows(ll_docs),
+    }; // [b]
     let loss = marginal.clone().neg().mean();
 
     // Statistics (host side).
@@ -800,6 +823,51 @@ fn argmax(v: &[f32]) -> usize {
 }
 
 /// `log Σ_j exp(x[i, j])` per row, `[rows]`.
+/// `Σ_j log Σ_z p(z|x) p(y_j|z,x)` per example, `[b]`. `tok` holds the token
+/// log-likelihoods in the reader's pair order (example-major, `per` pairs of `t_i` tokens
+/// each, the first `kz` of them scored by `log_pz`).
+fn token_marginal<B: Backend>(
+    tok: Tensor<B, 1>,
+    log_pz: Tensor<B, 2>,
+    masks: &[Masked],
+    per: usize,
+    kz: usize,
+) -> Tensor<B, 1> {
+    let device = tok.device();
+    let b = masks.len();
+    let total: usize = masks.iter().map(|mk| mk.labels.len()).sum();
+    let (mut gather, mut owner, mut assign) = (
+        Vec::with_capacity(total * kz),
+        Vec::with_capacity(total),
+        vec![0f32; b * total],
+    );
+    let (mut row, mut t0) = (0usize, 0usize);
+    for (i, mk) in masks.iter().enumerate() {
+        let t = mk.labels.len();
+        for j in 0..t {
+            gather.extend((0..kz).map(|z| (row + z * t + j) as i64));
+            owner.push(i as i64);
+            assign[i * total + t0 + j] = 1.0;
+        }
+        row += per * t;
+        t0 += t;
+    }
+    let ll = tok
+        .select(
+            0,
+            Tensor::from_data(TensorData::new(gather, [total * kz]), &device),
+        )
+        .reshape([total, kz]);
+    let lp = log_pz.select(
+        0,
+        Tensor::from_data(TensorData::new(owner, [total]), &device),
+    );
+    let per_token = log_sum_exp_rows(ll + lp); // [Σ t]
+    Tensor::<B, 2>::from_data(TensorData::new(assign, [b, total]), &device)
+        .matmul(per_token.reshape([total, 1]))
+        .reshape([b])
+}
+
 fn log_sum_exp_rows<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 1> {
     let [n, _] = x.dims();
     let max = x.clone().max_dim(1).detach();
@@ -1634,6 +1702,56 @@ fn eval_line(e: &EvalReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::backend::Flex;
+
+    #[test]
+    fn the_token_marginal_sums_each_tokens_own_mixture() {
+        type B = Flex;
+        let device = Default::default();
+        // Two examples, kz = 2 scored pairs plus the extra ∅ pair (per = 3); the first
+        // masks 2 tokens, the second 1. Token rows in pair order: example 0's pairs
+        // (2 rows each), then example 1's (1 row each).
+        let masks = vec![
+            Masked {
+                positions: vec![1, 2],
+                labels: vec![5, 6],
+            },
+            Masked {
+                positions: vec![1],
+                labels: vec![7],
+            },
+        ];
+        let tok: Vec<f32> = vec![-1.0, -2.0, -3.0, -0.5, -9.0, -9.0, -0.7, -1.5, -9.0];
+        let pz = [[0.25f64, 0.75], [0.6, 0.4]];
+        let lp: Vec<f32> = pz.iter().flatten().map(|p| p.ln() as f32).collect();
+        let got: Vec<f32> = token_marginal(
+            Tensor::<B, 1>::from_data(TensorData::new(tok, [9]), &device),
+            Tensor::<B, 2>::from_data(TensorData::new(lp, [2, 2]), &device),
+            &masks,
+            3,
+            2,
+        )
+        .into_data()
+        .to_vec()
+        .unwrap();
+        let mix = |p: [f64; 2], a: f64, b: f64| (p[0] * a.exp() + p[1] * b.exp()).ln();
+        let want0 = mix(pz[0], -1.0, -3.0) + mix(pz[0], -2.0, -0.5);
+        let want1 = mix(pz[1], -0.7, -1.5);
+        assert!(
+            (got[0] as f64 - want0).abs() < 1e-5,
+            "{} vs {want0}",
+            got[0]
+        );
+        assert!(
+            (got[1] as f64 - want1).abs() < 1e-5,
+            "{} vs {want1}",
+            got[1]
+        );
+        // A sentence of one token has the same marginal either way, and the span marginal of
+        // example 0 differs from its token marginal.
+        let span0 = mix(pz[0], -3.0, -3.5);
+        assert!((span0 - want0).abs() > 0.1);
+    }
 
     #[test]
     fn batches_depend_on_the_step_alone() {
