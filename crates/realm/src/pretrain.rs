@@ -16,7 +16,9 @@
 //!
 //! Ablations (`model.null_doc`, `model.exclude_own`, `refresh.every = 0`,
 //! `model.retrieval = "random" | "none"`) switch one ingredient off; `"none"` is BERT's own
-//! MLM on the same examples (only ∅), the no-retrieval baseline.
+//! MLM on the same examples (only ∅), the no-retrieval baseline. `"oracle"` reads passages
+//! that hold the masked span: the ceiling of retrieval on this corpus, and a warm-up for a
+//! reader that has only learned to copy from the sentence's own passage.
 //!
 //! Checkpoints hold the model, the AdamW state, the step (the data order is a function of
 //! the seed and the step) and the index in use, so a resumed run continues where it left
@@ -91,6 +93,11 @@ pub enum Retrieval {
     Random,
     /// No documents but ∅: BERT's MLM on the same examples.
     None,
+    /// Up to k passages that hold the masked span (as the reader sees them), drawn at
+    /// random, the rest of the k random others: retrieval as good as the corpus allows.
+    /// The ceiling of what documents can give this reader, and a warm-up that teaches it to
+    /// copy from passages other than the sentence's own.
+    Oracle,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -507,6 +514,31 @@ pub struct BatchStats {
     pub p_null_miss: f64,
 }
 
+impl BatchStats {
+    /// Adds `s`'s counts and sums (everything but the per-batch means `loss`, `utility`,
+    /// `ru_top` and `stale_gap`, which the caller weights by `examples`).
+    fn add_counts(&mut self, s: &BatchStats) {
+        self.examples += s.examples;
+        self.tokens += s.tokens;
+        self.tokens_right += s.tokens_right;
+        self.spans_right += s.spans_right;
+        self.null_tokens_right += s.null_tokens_right;
+        self.null_spans_right += s.null_spans_right;
+        self.span_hits += s.span_hits;
+        self.top_hits += s.top_hits;
+        self.ru_held.0 += s.ru_held.0;
+        self.ru_held.1 += s.ru_held.1;
+        self.ru_other.0 += s.ru_other.0;
+        self.ru_other.1 += s.ru_other.1;
+        self.p_null += s.p_null;
+        self.p_held += s.p_held;
+        self.held_share += s.held_share;
+        self.held_frac += s.held_frac;
+        self.p_null_hit += s.p_null_hit;
+        self.p_null_miss += s.p_null_miss;
+    }
+}
+
 /// Whether `needle` occurs in `hay` as a contiguous run.
 fn holds(hay: &[u32], needle: &[u32]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
@@ -531,11 +563,17 @@ fn choose_docs(
     };
     match m.retrieval {
         Retrieval::None => vec![Vec::new(); batch.len()],
-        Retrieval::Random => batch
+        Retrieval::Random | Retrieval::Oracle => batch
             .iter()
             .map(|e| {
                 let skip = own(e);
                 let mut rows = Vec::with_capacity(m.k);
+                if m.retrieval == Retrieval::Oracle {
+                    let mut held: Vec<u32> =
+                        span_holders(ctx.corpus, e, skip, ctx.sep, m.reader_max_len).collect();
+                    rng.shuffle(&mut held);
+                    rows.extend(held.into_iter().take(m.k));
+                }
                 while rows.len() < m.k.min(n - usize::from(skip.is_some())) {
                     let r = rng.below(n) as u32;
                     if Some(r) != skip && !rows.contains(&r) {
@@ -972,11 +1010,27 @@ fn span_found(
     sep: u32,
     max_len: usize,
 ) -> bool {
-    corpus.reader.iter().enumerate().any(|(r, z)| {
-        Some(r as u32) != skip && {
-            holds(doc_view(e.input_ids.len(), z, sep, max_len), &e.masked_ids)
-        }
-    })
+    span_holders(corpus, e, skip, sep, max_len).next().is_some()
+}
+
+/// The rows of the passages other than `skip` that hold `e`'s masked span, cut as the
+/// reader would cut them.
+fn span_holders<'a>(
+    corpus: &'a Corpus,
+    e: &'a MaskedExample,
+    skip: Option<u32>,
+    sep: u32,
+    max_len: usize,
+) -> impl Iterator<Item = u32> + 'a {
+    corpus
+        .reader
+        .iter()
+        .enumerate()
+        .filter(move |&(r, z)| {
+            Some(r as u32) != skip
+                && holds(doc_view(e.input_ids.len(), z, sep, max_len), &e.masked_ids)
+        })
+        .map(|(r, _)| r as u32)
 }
 
 /// The share (%) of `examples` whose masked span's word pieces occur in some passage the
@@ -1014,27 +1068,7 @@ pub fn evaluate<B: Backend>(
         loss += s.loss * s.examples as f64;
         util += s.utility * s.examples as f64;
         ru += s.ru_top * s.examples as f64;
-        sum.examples += s.examples;
-        sum.tokens += s.tokens;
-        sum.tokens_right += s.tokens_right;
-        sum.spans_right += s.spans_right;
-        sum.null_tokens_right += s.null_tokens_right;
-        sum.null_spans_right += s.null_spans_right;
-        sum.span_hits += s.span_hits;
-        sum.top_hits += s.top_hits;
-        for (a, b) in [
-            (&mut sum.ru_held, s.ru_held),
-            (&mut sum.ru_other, s.ru_other),
-        ] {
-            a.0 += b.0;
-            a.1 += b.1;
-        }
-        sum.p_null += s.p_null;
-        sum.p_held += s.p_held;
-        sum.held_share += s.held_share;
-        sum.held_frac += s.held_frac;
-        sum.p_null_hit += s.p_null_hit;
-        sum.p_null_miss += s.p_null_miss;
+        sum.add_counts(&s);
     }
     let n = sum.examples.max(1) as f64;
     let t = sum.tokens.max(1) as f64;

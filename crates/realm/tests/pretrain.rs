@@ -273,6 +273,36 @@ fn span_elsewhere_keeps_the_examples_the_corpus_can_answer() {
 }
 
 #[test]
+fn oracle_retrieval_reads_a_passage_that_holds_the_span() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    world(p);
+    let mut cfg = config(p, "sync", 1);
+    cfg.data.heldout = 6;
+    let first = |cfg: &PretrainConfig, run: &str| {
+        let mut evals = Vec::new();
+        pretrain::pretrain::<Autodiff<B>>(
+            cfg,
+            &p.join(run),
+            &Default::default(),
+            Some(0),
+            |_| {},
+            |e| evals.push(*e),
+        )
+        .unwrap();
+        evals[0]
+    };
+    // Each city is in two passages: the sentence's own, excluded, and its twin.
+    cfg.model.retrieval = pretrain::Retrieval::Random;
+    let random = first(&cfg, "random");
+    cfg.model.retrieval = pretrain::Retrieval::Oracle;
+    let oracle = first(&cfg, "oracle");
+    assert_eq!(oracle.span_in_corpus, 100.0);
+    assert_eq!(oracle.span_hit, 100.0);
+    assert!(random.span_hit < 100.0, "{}", random.span_hit);
+}
+
+#[test]
 fn a_resumed_run_continues_exactly() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
