@@ -108,6 +108,25 @@ save_every = 5
     PretrainConfig::from_toml(&path).unwrap()
 }
 
+/// Trains `cfg` into `run` up to step `stop`; the summary and every held-out evaluation.
+fn run_until(
+    cfg: &PretrainConfig,
+    run: &Path,
+    stop: u64,
+) -> (pretrain::PretrainSummary, Vec<pretrain::EvalReport>) {
+    let mut evals = Vec::new();
+    let s = pretrain::pretrain::<Autodiff<B>>(
+        cfg,
+        run,
+        &Default::default(),
+        Some(stop),
+        |_| {},
+        |e| evals.push(*e),
+    )
+    .unwrap();
+    (s, evals)
+}
+
 fn column(run: &Path, name: &str) -> Vec<String> {
     let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     let mut lines = text.lines();
@@ -250,16 +269,7 @@ fn span_elsewhere_keeps_the_examples_the_corpus_can_answer() {
     let mut cfg = config(p, "sync", 1);
     cfg.data.heldout = 9;
     let first = |cfg: &PretrainConfig, run: &str| {
-        let mut evals = Vec::new();
-        let s = pretrain::pretrain::<Autodiff<B>>(
-            cfg,
-            &p.join(run),
-            &Default::default(),
-            Some(0),
-            |_| {},
-            |e| evals.push(*e),
-        )
-        .unwrap();
+        let (s, evals) = run_until(cfg, &p.join(run), 0);
         (s.examples_read, s.examples_kept, evals[0])
     };
     // Held out from all 18: some spans are nowhere else.
@@ -279,19 +289,7 @@ fn oracle_retrieval_reads_a_passage_that_holds_the_span() {
     world(p);
     let mut cfg = config(p, "sync", 1);
     cfg.data.heldout = 6;
-    let first = |cfg: &PretrainConfig, run: &str| {
-        let mut evals = Vec::new();
-        pretrain::pretrain::<Autodiff<B>>(
-            cfg,
-            &p.join(run),
-            &Default::default(),
-            Some(0),
-            |_| {},
-            |e| evals.push(*e),
-        )
-        .unwrap();
-        evals[0]
-    };
+    let first = |cfg: &PretrainConfig, run: &str| run_until(cfg, &p.join(run), 0).1[0];
     // Each city is in two passages: the sentence's own, excluded, and its twin.
     cfg.model.retrieval = pretrain::Retrieval::Random;
     let random = first(&cfg, "random");
@@ -408,17 +406,7 @@ fn data_seed_reorders_the_batches_and_keeps_the_heldout_split() {
     reordered.train.data_seed = Some(9);
     let mut first_evals = Vec::new();
     for (name, cfg) in [("base", &base), ("reordered", &reordered)] {
-        let mut evals = Vec::new();
-        pretrain::pretrain::<Autodiff<B>>(
-            cfg,
-            &p.join(name),
-            &Default::default(),
-            Some(1),
-            |_| {},
-            |e| evals.push(*e),
-        )
-        .unwrap();
-        first_evals.push(evals[0]);
+        first_evals.push(run_until(cfg, &p.join(name), 1).1[0]);
     }
     // Step 0 is evaluated on the same held-out examples with the same starting model.
     assert_eq!(first_evals[0].loss, first_evals[1].loss);
