@@ -10,8 +10,8 @@
 #    reader. With ∅ beside the passage (copy-oracle) the phase-1 towers put 0.87 on ∅
 #    and the reader trains mostly without the passage, so the warm-up that phase 2
 #    starts from has no ∅ (copy-oracle-nonull);
-# 3. k = 8 + ∅ (the issue's default) instead of 4 + ∅, stopped at 200 steps as the
-#    ablations are.
+# 3. k = 8 + ∅ (the issue's default) instead of 4 + ∅ (first stopped at 200 steps, then
+#    continued from its checkpoint; the command below runs it through).
 set -euo pipefail
 R=${RAGL:-target/release/ragl}
 O=runs/realm
@@ -28,7 +28,7 @@ sed -e 's#^reader = "runs/realm/tiny-copy/export/reader"#reader = "runs/realm/co
     $C > $O/warm-after-oracle.toml
 $R pretrain --config $O/warm-after-oracle.toml --run $O/warm-after-oracle --stop-after 391
 sed -e 's/^k = 4/k = 8/' $C > $O/warm-k8.toml
-$R pretrain --config $O/warm-k8.toml --run $O/warm-k8 --stop-after 200
+$R pretrain --config $O/warm-k8.toml --run $O/warm-k8 --stop-after 391
 # Held-out utility and p(∅|x) of phase 2 and these variants, side by side.
 {
   echo "run,step,utility,p_null"
