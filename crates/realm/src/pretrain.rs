@@ -449,6 +449,15 @@ pub struct StepContext<'a> {
 }
 
 impl StepContext<'_> {
+    /// The row retrieval must skip for `e`: its own passage, when the config excludes it.
+    fn skipped_row(&self, e: &MaskedExample) -> Option<u32> {
+        if self.cfg.model.exclude_own {
+            self.corpus.row_of.get(&e.passage_id).copied()
+        } else {
+            None
+        }
+    }
+
     /// The null document's vector under the current doc tower (one short sequence).
     fn corpus_null_vector<B: Backend>(&self, model: &Realm<B>, device: &B::Device) -> Vec<f32> {
         let m = &self.cfg.model;
@@ -554,13 +563,7 @@ fn choose_docs(
 ) -> Vec<Vec<u32>> {
     let m = &ctx.cfg.model;
     let n = ctx.corpus.passages.len();
-    let own = |e: &MaskedExample| {
-        if m.exclude_own {
-            ctx.corpus.row_of.get(&e.passage_id).copied()
-        } else {
-            None
-        }
-    };
+    let own = |e: &MaskedExample| ctx.skipped_row(e);
     match m.retrieval {
         Retrieval::None => vec![Vec::new(); batch.len()],
         Retrieval::Random | Retrieval::Oracle => batch
@@ -860,7 +863,6 @@ fn argmax(v: &[f32]) -> usize {
         .map_or(0, |(i, _)| i)
 }
 
-/// `log Σ_j exp(x[i, j])` per row, `[rows]`.
 /// `Σ_j log Σ_z p(z|x) p(y_j|z,x)` per example, `[b]`. `tok` holds the token
 /// log-likelihoods in the reader's pair order (example-major, `per` pairs of `t_i` tokens
 /// each, the first `kz` of them scored by `log_pz`).
@@ -906,6 +908,7 @@ fn token_marginal<B: Backend>(
         .reshape([b])
 }
 
+/// `log Σ_j exp(x[i, j])` per row, `[rows]`.
 fn log_sum_exp_rows<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 1> {
     let [n, _] = x.dims();
     let max = x.clone().max_dim(1).detach();
@@ -1039,14 +1042,7 @@ pub fn span_in_corpus(ctx: &StepContext, examples: &[&MaskedExample]) -> f64 {
     let m = &ctx.cfg.model;
     let found = examples
         .iter()
-        .filter(|e| {
-            let own = if m.exclude_own {
-                ctx.corpus.row_of.get(&e.passage_id).copied()
-            } else {
-                None
-            };
-            span_found(ctx.corpus, e, own, ctx.sep, m.reader_max_len)
-        })
+        .filter(|e| span_found(ctx.corpus, e, ctx.skipped_row(e), ctx.sep, m.reader_max_len))
         .count();
     100.0 * found as f64 / examples.len().max(1) as f64
 }
@@ -1781,8 +1777,7 @@ mod tests {
             "{} vs {want1}",
             got[1]
         );
-        // A sentence of one token has the same marginal either way, and the span marginal of
-        // example 0 differs from its token marginal.
+        // For a sentence of two tokens the two marginals differ.
         let span0 = mix(pz[0], -3.0, -3.5);
         assert!((span0 - want0).abs() > 0.1);
     }
