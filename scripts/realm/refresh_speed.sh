@@ -3,7 +3,8 @@
 # the SQuAD-open corpus with the measured config (configs/realm/squad-minilm-tiny.toml),
 # refresh every 10 steps instead of 40 so that refreshes overlap a short run. The refresh
 # events in metrics.csv (start at the snapshot step, swap when the vectors arrived) show
-# the steps that ran while the corpus was being re-embedded. Usage, from the repository
+# the steps that ran while the corpus was being re-embedded. A third run (async1) gives the
+# refresher one thread of its own (`[refresh] threads = 1`). Usage, from the repository
 # root after scripts/qa/reproduce.sh and scripts/realm/reproduce.sh's first stages:
 #   scripts/realm/refresh_speed.sh [STEPS]      (default 30)
 set -euo pipefail
@@ -14,15 +15,16 @@ C=configs/realm/squad-minilm-tiny.toml
 mkdir -p $O
 common='s/^eval_every = 100/eval_every = 0/; s/^save_every = 50/save_every = 0/; s/^heldout = 300/heldout = 20/'
 sed -e "$common" -e 's/^every = 40/every = 10/' $C > $O/async.toml
+sed -e "$common" -e 's/^every = 40/every = 10/' -e 's/^batch_size = 32/batch_size = 32\nthreads = 1/' $C > $O/async1.toml
 sed -e "$common" -e 's/^every = 40/every = 0/' $C > $O/never.toml
-for run in async never; do
+for run in async async1 never; do
   rm -rf $O/$run
   $R pretrain --config $O/$run.toml --run $O/$run --stop-after $N
 done
 python3 - "$O" "$N" <<'PY'
 import csv, sys
 o, n = sys.argv[1], int(sys.argv[2])
-for run in ["async", "never"]:
+for run in ["async", "async1", "never"]:
     rows = list(csv.DictReader(open(f"{o}/{run}/metrics.csv")))
     t = [float(r["secs"]) for r in rows]
     steps = len(rows) - 1

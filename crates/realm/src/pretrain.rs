@@ -172,6 +172,10 @@ pub struct RefreshConfig {
     pub mode: RefreshMode,
     /// Documents per forward pass when re-embedding.
     pub batch_size: usize,
+    /// CPU threads the background re-embedding may use; 0 = all, shared with training (the
+    /// refresh finishes soonest and training slows most while it runs). A smaller number
+    /// keeps a known share of the cores for training, at the price of a staler index.
+    pub threads: usize,
 }
 
 impl Default for RefreshConfig {
@@ -180,6 +184,7 @@ impl Default for RefreshConfig {
             every: 50,
             mode: RefreshMode::Async,
             batch_size: 32,
+            threads: 0,
         }
     }
 }
@@ -209,6 +214,13 @@ pub struct PretrainTrain {
     pub eval_every: u64,
     /// Steps between checkpoints (0: only at the end).
     pub save_every: u64,
+    /// Weight of an extra reader loss: the mean over the retrieved documents of
+    /// `−log p(y|z,x)`, each document read on its own. Not REALM's objective, whose reader
+    /// learns only through the marginal: once the towers put most of `p(z|x)` on ∅, the
+    /// posterior that weights the reader's gradient does too, and the reader stops learning
+    /// to read documents. This term keeps it learning to copy from the ones that hold the
+    /// span and to ignore the others. 0 (default) is REALM's.
+    pub doc_read_loss: f32,
 }
 
 impl Default for PretrainTrain {
@@ -226,6 +238,7 @@ impl Default for PretrainTrain {
             data_seed: None,
             eval_every: 100,
             save_every: 100,
+            doc_read_loss: 0.0,
         }
     }
 }
@@ -744,7 +757,7 @@ pub fn batch_loss<B: Backend>(
     let ll = scored.log_likelihood.reshape([b, per]);
     let ll_h = host(ll.clone());
     let ll_docs = ll.clone().slice([0..b, 0..kz]);
-    let ll_null = ll.slice([0..b, per - 1..per]).reshape([b]);
+    let ll_null = ll.clone().slice([0..b, per - 1..per]).reshape([b]);
     let marginal = match (&log_pz, m.marginal) {
         (Some(lp), Marginal::Token) => token_marginal(
             scored.token_log_likelihood.clone(),
@@ -756,7 +769,13 @@ pub fn batch_loss<B: Backend>(
         (Some(lp), Marginal::Span) => log_sum_exp_rows(lp.clone() + ll_docs),
         (None, _) => log_sum_exp_rows(ll_docs),
     }; // [b]
-    let loss = marginal.clone().neg().mean();
+    let mut loss = marginal.clone().neg().mean();
+    let k = rows.first().map_or(0, Vec::len);
+    let w = ctx.cfg.train.doc_read_loss;
+    if w != 0.0 && k > 0 {
+        let each_doc = ll.clone().slice([0..b, 0..k]).neg().mean();
+        loss = loss + each_doc * w;
+    }
 
     // Statistics (host side).
     let marg_h = host(marginal);
@@ -1303,28 +1322,45 @@ fn spawn_refresher<B: Backend>(
     corpus: std::sync::Arc<Vec<Encoded>>,
     m: PretrainModel,
     pad: u32,
-    batch: usize,
+    r: &RefreshConfig,
     device: B::Device,
-) -> Refresher<B>
+) -> Result<Refresher<B>>
 where
     Bert<B>: Send + 'static,
 {
+    // The re-embedding's parallel work (the CPU encoder's and burn-flex's rayon loops) runs
+    // in whichever pool it is installed in; its own pool caps its share of the cores.
+    let pool = match r.threads {
+        0 => None,
+        n => Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .thread_name(|i| format!("ragl-refresh-{i}"))
+                .build()
+                .map_err(|e| Error::Mismatch(format!("refresh.threads = {n}: {e}")))?,
+        ),
+    };
+    let batch = r.batch_size;
     let (jobs, rx) = mpsc::channel::<(u64, Bert<B>)>();
     let (tx, done) = mpsc::channel();
     std::thread::spawn(move || {
         while let Ok((step, doc)) = rx.recv() {
             let dim = doc.hidden_size();
-            let vectors = embed_corpus(&doc, &corpus, &m, pad, batch, &device);
+            let embed = || embed_corpus(&doc, &corpus, &m, pad, batch, &device);
+            let vectors = match &pool {
+                Some(p) => p.install(embed),
+                None => embed(),
+            };
             if tx.send(Snapshot { step, dim, vectors }).is_err() {
                 break;
             }
         }
     });
-    Refresher {
+    Ok(Refresher {
         jobs,
         done,
         busy: false,
-    }
+    })
 }
 
 /// Trains from `cfg` into `run_dir`, resuming from `run_dir/checkpoint` when it is there.
@@ -1529,15 +1565,17 @@ where
     let elapsed = |t0: &Instant| elapsed0 + t0.elapsed().as_secs_f64();
 
     let refreshing = cfg.refresh.every > 0 && m.retrieval == Retrieval::Dense;
-    let mut refresher = (refreshing && cfg.refresh.mode == RefreshMode::Async).then(|| {
-        spawn_refresher::<B::InnerBackend>(
+    let mut refresher = if refreshing && cfg.refresh.mode == RefreshMode::Async {
+        Some(spawn_refresher::<B::InnerBackend>(
             std::sync::Arc::new(corpus.tower.clone()),
             m.clone(),
             tower_tok.pad_id,
-            cfg.refresh.batch_size,
+            &cfg.refresh,
             device.clone(),
-        )
-    });
+        )?)
+    } else {
+        None
+    };
     let total = t.max_steps;
     let stop = stop_after.map_or(total, |s| s.min(total));
     let lr_at = |s: u64| crate::warmup_linear_decay(t.lr, t.warmup, total, s);
@@ -1649,7 +1687,7 @@ where
         append(
             &metrics,
             &format!(
-                "{step},{lr:.3e},{:.5},{acc:.2},{:.2},{:.5},{:.2},{},{staleness},{:.5},{event},{:.1},{:.5},{:.2},{:.4}",
+                "{step},{lr:.3e},{:.5},{acc:.2},{:.2},{:.5},{:.2},{},{staleness},{:.5},{event},{:.3},{:.5},{:.2},{:.4}",
                 s.loss,
                 100.0 * s.spans_right as f64 / s.examples.max(1) as f64,
                 s.utility,

@@ -212,6 +212,85 @@ fn pretraining_learns_refreshes_and_exports() {
 }
 
 #[test]
+fn a_refresher_with_threads_of_its_own_still_swaps_in_new_indexes() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    world(p);
+    let mut cfg = config(p, "async", 40);
+    cfg.refresh.threads = 1;
+    cfg.train.eval_every = 0;
+    let run = p.join("run");
+    let (s, _) = run_until(&cfg, &run, 20);
+    assert_eq!(s.steps, 20);
+    let events = column(&run, "refresh");
+    assert!(events.iter().any(|e| e.contains("start")), "{events:?}");
+    assert!(events.iter().any(|e| e.contains("swap")), "{events:?}");
+    // A swapped-in index is younger than the run: its step is one of the snapshots.
+    let index_steps: Vec<u64> = column(&run, "index_step")
+        .iter()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert!(
+        index_steps.iter().any(|&i| i > 0 && i % 5 == 0),
+        "{index_steps:?}"
+    );
+}
+
+#[test]
+fn the_doc_read_loss_adds_the_mean_nll_of_each_retrieved_document() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    world(p);
+    let cfg = config(p, "sync", 10);
+    let device = Default::default();
+    let (model, _) = pretrain::init::<B>(&cfg, &device).unwrap();
+    let tower = ragl_model::tokenizer::TextTokenizer::from_dir(&p.join("tower"), 16).unwrap();
+    let reader = ragl_model::tokenizer::TextTokenizer::from_dir(&p.join("reader"), 32).unwrap();
+    let corpus = pretrain::Corpus::load(&cfg.data.passages, &tower, &reader).unwrap();
+    let examples = pretrain::read_examples(&cfg.data.examples).unwrap();
+    let batch: Vec<_> = examples.iter().take(4).collect();
+    let vectors = pretrain::embed_corpus(
+        &model.doc,
+        &corpus.tower,
+        &cfg.model,
+        tower.pad_id,
+        4,
+        &device,
+    );
+    let snap = pretrain::Snapshot {
+        step: 0,
+        dim: vectors.len() / corpus.tower.len(),
+        vectors,
+    };
+    let loss = |w: f32| {
+        let mut c = cfg.clone();
+        c.train.doc_read_loss = w;
+        let ctx = pretrain::StepContext {
+            cfg: &c,
+            corpus: &corpus,
+            tower_pad: tower.pad_id,
+            reader_pad: reader.pad_id,
+            sep: reader.token_to_id("[SEP]").unwrap(),
+        };
+        let mut rng = ragl_core::rng::Rng::new(7);
+        let (l, stats) = pretrain::batch_loss(&model, &ctx, &batch, &snap, &mut rng, true);
+        (l.into_scalar() as f64, stats.loss)
+    };
+    let (l0, s0) = loss(0.0);
+    let (l1, s1) = loss(1.0);
+    let (l2, s2) = loss(2.0);
+    // With weight 0 the loss is the marginal's; the extra term is a positive mean NLL,
+    // added in proportion to its weight; the reported loss stays the marginal's.
+    assert!((l0 - s0).abs() < 1e-4, "{l0} {s0}");
+    assert!(l1 - l0 > 0.1, "{l0} {l1}");
+    assert!(((l2 - l0) - 2.0 * (l1 - l0)).abs() < 1e-3, "{l0} {l1} {l2}");
+    assert!(
+        (s1 - s0).abs() < 1e-9 && (s2 - s0).abs() < 1e-9,
+        "{s0} {s1} {s2}"
+    );
+}
+
+#[test]
 fn lr_zero_freezes_the_towers_and_trains_the_reader() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
