@@ -27,16 +27,8 @@ MIN=${4:-2}
 OUT=${OUT:-/tmp/ragl-gpu}
 mkdir -p "$OUT"
 W=$(mktemp -d)
-cd "$DIR"
-# Anything stored xz-compressed (to fit a transfer limit) is unpacked first.
-python3 - <<'PY'
-import lzma, pathlib, shutil
-for p in pathlib.Path(".").rglob("*.xz"):
-    with lzma.open(p) as src, open(p.with_suffix(""), "wb") as dst:
-        shutil.copyfileobj(src, dst)
-    p.unlink()
-PY
-chmod +x ragl-cuda
+source "$(dirname "$0")/common.sh"
+unpack "$DIR"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 echo "CPU cores: $(nproc)"
 DEVICES=${DEVICES:-cuda cpu}   # DEVICES=cpu tries the script on a machine without a GPU

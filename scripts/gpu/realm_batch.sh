@@ -20,15 +20,8 @@ BATCHES=${5:-4 32}
 OUT=${OUT:-/tmp/ragl-gpu}
 mkdir -p "$OUT"
 W=$(mktemp -d)
-cd "$DIR"
-python3 - <<'PY'
-import lzma, pathlib, shutil
-for p in pathlib.Path(".").rglob("*.xz"):
-    with lzma.open(p) as src, open(p.with_suffix(""), "wb") as dst:
-        shutil.copyfileobj(src, dst)
-    p.unlink()
-PY
-chmod +x ragl-cuda
+source "$(dirname "$0")/common.sh"
+unpack "$DIR"
 data="s#^examples = .*#examples = \"$DIR/examples.jsonl\"#; s#^passages = .*#passages = \"$DIR/passages.jsonl\"#"
 sed -e "$data" -e "s#^query = .*#query = \"$DIR/minilm-f16\"#; s#^reader = .*#reader = \"$DIR/tiny-f16\"#" \
     -e 's/^k = 4/k = 1/; s/^exclude_own = true/exclude_own = false/; s/^batch = 4/batch = 8/' \

@@ -1,0 +1,15 @@
+# Shared by scripts/gpu/*.sh, sourced on the GPU machine.
+
+# unpack DIR: unpacks what scripts/gpu/prepare.sh stored xz-compressed (to fit the transfer
+# limit), then cd's into DIR. python3's lzma, since the GPU image may lack xz.
+unpack() {
+  cd "$1"
+  python3 - <<'PY'
+import lzma, pathlib, shutil
+for p in pathlib.Path(".").rglob("*.xz"):
+    with lzma.open(p) as src, open(p.with_suffix(""), "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    p.unlink()
+PY
+  chmod +x ragl-cuda
+}
