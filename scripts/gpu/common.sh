@@ -1,7 +1,8 @@
 # Shared by scripts/gpu/*.sh, sourced on the GPU machine.
 
 # unpack DIR: unpacks what scripts/gpu/prepare.sh stored xz-compressed (to fit the transfer
-# limit), then cd's into DIR. python3's lzma, since the GPU image may lack xz.
+# limit), then cd's into DIR. python3's lzma, since the GPU image may lack xz. Sets DATA and
+# MODELS, sed expressions that point a config's data and checkpoints into DIR.
 unpack() {
   cd "$1"
   python3 - <<'PY'
@@ -12,4 +13,6 @@ for p in pathlib.Path(".").rglob("*.xz"):
     p.unlink()
 PY
   chmod +x ragl-cuda
+  DATA="s#^examples = .*#examples = \"$1/examples.jsonl\"#; s#^passages = .*#passages = \"$1/passages.jsonl\"#"
+  MODELS="s#^query = .*#query = \"$1/minilm-f16\"#; s#^reader = .*#reader = \"$1/tiny-f16\"#"
 }

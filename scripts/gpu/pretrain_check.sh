@@ -33,9 +33,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader ||
 echo "CPU cores: $(nproc)"
 DEVICES=${DEVICES:-cuda cpu}   # DEVICES=cpu tries the script on a machine without a GPU
 case " $DEVICES " in *" cuda "*) ./ragl-cuda device --device cuda --size 4096 ;; esac
-base="s#^examples = .*#examples = \"$DIR/examples.jsonl\"#; s#^passages = .*#passages = \"$DIR/passages.jsonl\"#"
-base="$base; s#^query = .*#query = \"$DIR/minilm-f16\"#; s#^reader = .*#reader = \"$DIR/tiny-f16\"#"
-base="$base; s/^eval_every = 100/eval_every = 0/; s/^save_every = 50/save_every = 0/; s/^heldout = 300/heldout = 20/"
+base="$DATA; $MODELS; s/^eval_every = 100/eval_every = 0/; s/^save_every = 50/save_every = 0/; s/^heldout = 300/heldout = 20/"
 sed -e "$base" -e 's/^every = 40/every = 10/' "$C" > "$W/async.toml"
 sed -e "$base" -e 's/^every = 40/every = 0/' "$C" > "$W/never.toml"
 run() { # NAME DEVICE CONFIG STEPS

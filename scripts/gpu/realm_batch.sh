@@ -22,8 +22,7 @@ mkdir -p "$OUT"
 W=$(mktemp -d)
 source "$(dirname "$0")/common.sh"
 unpack "$DIR"
-data="s#^examples = .*#examples = \"$DIR/examples.jsonl\"#; s#^passages = .*#passages = \"$DIR/passages.jsonl\"#"
-sed -e "$data" -e "s#^query = .*#query = \"$DIR/minilm-f16\"#; s#^reader = .*#reader = \"$DIR/tiny-f16\"#" \
+sed -e "$DATA" -e "$MODELS" \
     -e 's/^k = 4/k = 1/; s/^exclude_own = true/exclude_own = false/; s/^batch = 4/batch = 8/' \
     -e 's/^eval_every = 100/eval_every = 0/; s/^save_every = 50/save_every = 0/' \
     "$C1" > "$W/p1.toml"
@@ -32,7 +31,7 @@ t0=$SECONDS
     --max-minutes "$MIN" > "$W/p1.log" 2>&1 || { tail -20 "$W/p1.log"; exit 1; }
 echo "phase 1: $(($(wc -l < "$W/p1/metrics.csv") - 1)) steps, process $((SECONDS - t0)) s"
 for b in $BATCHES; do
-  sed -e "$data" -e "s#runs/realm/tiny-copy/#$W/p1/#" -e "s/^batch = 4/batch = $b/" \
+  sed -e "$DATA" -e "s#runs/realm/tiny-copy/#$W/p1/#" -e "s/^batch = 4/batch = $b/" \
       -e 's/^save_every = 50/save_every = 0/' "$C2" > "$W/b$b.toml"
   ./ragl-cuda pretrain --device "$DEV" --config "$W/b$b.toml" --run "$W/b$b" \
       --max-minutes "$MIN" > "$W/b$b.log" 2>&1 &
