@@ -728,7 +728,8 @@ pub fn batch_loss<B: Backend>(
     } else {
         (vec![Vec::new(); b], None)
     };
-    let kz = rows.first().map_or(0, Vec::len) + usize::from(m.null_doc);
+    let k = rows.first().map_or(0, Vec::len);
+    let kz = k + usize::from(m.null_doc);
     // Reader pairs, example-major; ∅ last. One more ∅ pair per example when the model has
     // no null document, for the ∅-only accuracy and the utility.
     let extra_null = !m.null_doc;
@@ -770,7 +771,6 @@ pub fn batch_loss<B: Backend>(
         (None, _) => log_sum_exp_rows(ll_docs),
     }; // [b]
     let mut loss = marginal.clone().neg().mean();
-    let k = rows.first().map_or(0, Vec::len);
     let w = ctx.cfg.train.doc_read_loss;
     if w != 0.0 && k > 0 {
         let each_doc = ll.clone().slice([0..b, 0..k]).neg().mean();
