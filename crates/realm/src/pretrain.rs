@@ -221,6 +221,12 @@ pub struct PretrainTrain {
     /// to read documents. This term keeps it learning to copy from the ones that hold the
     /// span and to ignore the others. 0 (default) is REALM's.
     pub doc_read_loss: f32,
+    /// Train the query tower alone and keep the doc tower as it starts, as ORQA and RAG
+    /// do. The index then never goes stale, so the retrieved documents are scored from its
+    /// vectors (no doc-tower pass: on a CPU most of a step's cost) and `[refresh]` must be
+    /// off. Not REALM's setting, which trains both towers; it buys many more steps for the
+    /// same time.
+    pub freeze_doc: bool,
 }
 
 impl Default for PretrainTrain {
@@ -239,6 +245,7 @@ impl Default for PretrainTrain {
             eval_every: 100,
             save_every: 100,
             doc_read_loss: 0.0,
+            freeze_doc: false,
         }
     }
 }
@@ -291,6 +298,12 @@ impl PretrainConfig {
         if !(t.lr >= 0.0 && t.reader_lr.unwrap_or(t.lr) > 0.0) {
             return Err(Error::Mismatch(format!(
                 "{}: train.lr must be ≥ 0 (0 freezes the towers) and the reader's learning rate (train.reader_lr, else train.lr) > 0",
+                path.display()
+            )));
+        }
+        if t.freeze_doc && cfg.refresh.every > 0 {
+            return Err(Error::Mismatch(format!(
+                "{}: train.freeze_doc keeps the index exact: set [refresh] every = 0",
                 path.display()
             )));
         }
@@ -1668,11 +1681,15 @@ where
         let batch: Vec<&MaskedExample> = ix.iter().map(|&i| &examples[i]).collect();
         let mut rng = Rng::new(t.seed ^ step.wrapping_mul(0xA24B_AED4_963E_E407));
         step += 1;
-        let (loss, s) = batch_loss(&model, &ctx, &batch, &snap, &mut rng, true);
+        let (loss, s) = batch_loss(&model, &ctx, &batch, &snap, &mut rng, !t.freeze_doc);
         let lr = lr_at(step);
         let mut g = loss.backward();
         let reader_grads = GradientsParams::from_module(&mut g, &model.reader);
-        let tower_grads = GradientsParams::from_grads(g, &model);
+        let tower_grads = if t.freeze_doc {
+            GradientsParams::from_module(&mut g, &model.query)
+        } else {
+            GradientsParams::from_grads(g, &model)
+        };
         if t.lr > 0.0 {
             model = optim.step(lr, model, tower_grads);
         }

@@ -324,6 +324,31 @@ fn lr_zero_freezes_the_towers_and_trains_the_reader() {
 }
 
 #[test]
+fn freeze_doc_trains_the_query_tower_alone() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    world(p);
+    let mut cfg = config(p, "sync", 10);
+    cfg.train.freeze_doc = true;
+    cfg.refresh.every = 0;
+    let run = p.join("frozen-doc");
+    pretrain::pretrain::<Autodiff<B>>(&cfg, &run, &Default::default(), None, |_| {}, |_| {})
+        .unwrap();
+    let weights = |dir: &Path| std::fs::read(dir.join("model.safetensors")).unwrap();
+    assert!(weights(&run.join("export/doc")) == weights(&p.join("tower")));
+    assert!(weights(&run.join("export/query")) != weights(&p.join("tower")));
+    assert!(weights(&run.join("export/reader")) != weights(&p.join("reader")));
+    // The index of a frozen doc tower never goes stale: nothing to refresh.
+    let text = std::fs::read_to_string(p.join("sync.toml"))
+        .unwrap()
+        .replace("[train]", "[train]\nfreeze_doc = true");
+    let bad = p.join("bad.toml");
+    std::fs::write(&bad, text).unwrap();
+    let e = PretrainConfig::from_toml(&bad).err().unwrap();
+    assert!(e.to_string().contains("every = 0"), "{e}");
+}
+
+#[test]
 fn span_elsewhere_keeps_the_examples_the_corpus_can_answer() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();

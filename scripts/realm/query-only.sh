@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Issue 5, sixteenth session (docs/RESULTS.md): phase 2 with the doc tower frozen
+# (`train.freeze_doc = true`, as ORQA and RAG train), so that no step re-embeds documents
+# and the same CPU time buys about ten times the steps. The index is then exact and is
+# never refreshed. From phase 1 (runs/realm/tiny-copy; scripts/realm/doc-read.sh makes it
+# when missing); held-out evaluations every 250 steps on the same 300 sentences as every
+# phase-2 run.
+#   scripts/realm/query-only.sh [STEPS] [W]    (defaults 2000 and 0: REALM's objective;
+#                                               W > 0 adds train.doc_read_loss = W)
+set -euo pipefail
+R=${RAGL:-target/release/ragl}
+N=${1:-2000}
+W=${2:-0}
+O=runs/realm
+C=configs/realm/squad-tiny-warm.toml
+if [ ! -d $O/tiny-copy/export ]; then
+  echo "phase 1 is missing: run scripts/realm/doc-read.sh first" >&2
+  exit 2
+fi
+NAME=query-only
+[ "$W" = 0 ] || NAME=query-only-docread
+sed -e "s/^save_every = 50/save_every = 250\nfreeze_doc = true\ndoc_read_loss = $W/" \
+    -e "s/^every = 40/every = 0/" -e "s/^max_steps = 400/max_steps = $N/" \
+    -e "s/^eval_every = 100/eval_every = 250/" -e "s/^max_minutes = 45/max_minutes = 200/" \
+    $C > $O/$NAME.toml
+$R pretrain --config $O/$NAME.toml --run $O/$NAME --max-minutes 200
