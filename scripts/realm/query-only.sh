@@ -5,12 +5,15 @@
 # never refreshed. From phase 1 (runs/realm/tiny-copy; scripts/realm/doc-read.sh makes it
 # when missing); held-out evaluations every 250 steps on the same 300 sentences as every
 # phase-2 run.
-#   scripts/realm/query-only.sh [STEPS] [W]    (defaults 2000 and 0: REALM's objective;
-#                                               W > 0 adds train.doc_read_loss = W)
+#   scripts/realm/query-only.sh [STEPS] [W] [STOP]
+# STEPS sets the learning-rate schedule (default 2000); W > 0 adds train.doc_read_loss = W
+# (default 0: REALM's objective); STOP ends the run early (default STEPS), and the same
+# command with a larger STOP resumes it from its checkpoint.
 set -euo pipefail
 R=${RAGL:-target/release/ragl}
 N=${1:-2000}
 W=${2:-0}
+STOP=${3:-$N}
 O=runs/realm
 C=configs/realm/squad-tiny-warm.toml
 if [ ! -d $O/tiny-copy/export ]; then
@@ -23,4 +26,4 @@ sed -e "s/^save_every = 50/save_every = 250\nfreeze_doc = true\ndoc_read_loss = 
     -e "s/^every = 40/every = 0/" -e "s/^max_steps = 400/max_steps = $N/" \
     -e "s/^eval_every = 100/eval_every = 250/" -e "s/^max_minutes = 45/max_minutes = 200/" \
     $C > $O/$NAME.toml
-$R pretrain --config $O/$NAME.toml --run $O/$NAME --max-minutes 200
+$R pretrain --config $O/$NAME.toml --run $O/$NAME --stop-after $STOP --max-minutes 200

@@ -485,10 +485,14 @@ impl StepContext<'_> {
     }
 
     /// The null document's vector under the current doc tower (one short sequence).
+    ///
+    /// The pass runs on an untracked copy of the tower: on an autodiff backend, a tracked
+    /// forward that no backward ever consumes stays in the autodiff graph, and with one such
+    /// pass a step (`train.freeze_doc`) the steps grew five times slower over 900 steps.
     fn corpus_null_vector<B: Backend>(&self, model: &Realm<B>, device: &B::Device) -> Vec<f32> {
         let m = &self.cfg.model;
         host(embed_encoded(
-            &model.doc,
+            &model.doc.clone().no_grad(),
             &[&self.corpus.null],
             self.tower_pad,
             m.pooling,
@@ -498,8 +502,22 @@ impl StepContext<'_> {
     }
 }
 
+/// One example's held-out numbers, for paired comparisons between evaluations (the
+/// same sentences at two steps, or in two runs): `eval_examples.csv`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ExampleEval {
+    /// `−log p(y|x)`, the marginal over the documents read.
+    pub loss: f32,
+    /// `−log p(y|∅,x)`: the utility is `null_loss − loss`.
+    pub null_loss: f32,
+    /// p(∅|x) (0 without the null document).
+    pub p_null: f32,
+    /// Some retrieved document, as the reader sees it, holds the masked span.
+    pub span_hit: bool,
+}
+
 /// What one forward pass over a batch measured.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct BatchStats {
     pub examples: usize,
     /// Mean `−log p(y|x)`.
@@ -547,6 +565,8 @@ pub struct BatchStats {
     pub held_frac: f64,
     pub p_null_hit: f64,
     pub p_null_miss: f64,
+    /// The batch's examples one by one, in order.
+    pub per_example: Vec<ExampleEval>,
 }
 
 impl BatchStats {
@@ -806,6 +826,14 @@ pub fn batch_loss<B: Backend>(
         Some(lp) => host(lp.exp()),
         None => vec![1.0; b],
     };
+    stats.per_example = (0..b)
+        .map(|i| ExampleEval {
+            loss: -marg_h[i],
+            null_loss: -null_h[i],
+            p_null: if m.null_doc { pz[i * kz + kz - 1] } else { 0.0 },
+            span_hit: held[i].contains(&true),
+        })
+        .collect();
     if rows.iter().any(|r| !r.is_empty()) {
         let mut ru = 0f64;
         for (i, rs) in rows.iter().enumerate() {
@@ -1088,19 +1116,33 @@ pub fn evaluate<B: Backend>(
     batch: usize,
     step: u64,
 ) -> EvalReport {
+    evaluate_examples(model, ctx, examples, snap, batch, step).0
+}
+
+/// [`evaluate`], with each example's numbers in `examples`' order.
+pub fn evaluate_examples<B: Backend>(
+    model: &Realm<B>,
+    ctx: &StepContext,
+    examples: &[&MaskedExample],
+    snap: &Snapshot,
+    batch: usize,
+    step: u64,
+) -> (EvalReport, Vec<ExampleEval>) {
     let mut rng = Rng::new(ctx.cfg.train.seed ^ 0xE7A1);
     let mut sum = BatchStats::default();
     let (mut loss, mut util, mut ru) = (0f64, 0f64, 0f64);
+    let mut each = Vec::with_capacity(examples.len());
     for chunk in examples.chunks(batch.max(1)) {
         let (_, s) = batch_loss(model, ctx, chunk, snap, &mut rng, false);
         loss += s.loss * s.examples as f64;
         util += s.utility * s.examples as f64;
         ru += s.ru_top * s.examples as f64;
         sum.add_counts(&s);
+        each.extend(s.per_example);
     }
     let n = sum.examples.max(1) as f64;
     let t = sum.tokens.max(1) as f64;
-    EvalReport {
+    let report = EvalReport {
         step,
         examples: sum.examples,
         loss: loss / n,
@@ -1121,7 +1163,8 @@ pub fn evaluate<B: Backend>(
         p_null_hit: sum.p_null_hit / sum.span_hits as f64,
         p_null_miss: sum.p_null_miss / (sum.examples - sum.span_hits) as f64,
         span_in_corpus: span_in_corpus(ctx, examples),
-    }
+    };
+    (report, each)
 }
 
 /// The training / held-out split: a seeded shuffle, the last `heldout` held out.
@@ -1306,6 +1349,7 @@ pub struct PretrainSummary {
 }
 
 const METRICS_HEADER: &str = "step,lr,loss,token_acc,span_acc,utility,null_token_acc,index_step,staleness,stale_gap,refresh,secs,ru_top,span_hit,p_null";
+const EXAMPLES_HEADER: &str = "step,id,loss,null_loss,utility,p_null,span_hit";
 const EVAL_HEADER: &str = "step,examples,loss,token_acc,span_acc,null_token_acc,null_span_acc,utility,ru_top,span_hit,top_hit,span_in_corpus,ru_held,ru_other,p_null,p_held,held_share,held_frac,p_null_hit,p_null_miss";
 
 /// The step of a CSV's last row.
@@ -1501,6 +1545,7 @@ where
     ];
     let metrics = run_dir.join("metrics.csv");
     let evals = run_dir.join("eval.csv");
+    let eval_examples = run_dir.join("eval_examples.csv");
     let (
         mut model,
         [mut optim, mut optim_reader],
@@ -1514,6 +1559,7 @@ where
         let (model, optims, st, snap) = load_checkpoint::<B, _>(&ckpt_dir, optims, device)?;
         ragl_core::atomic::truncate_steps(&metrics, METRICS_HEADER, st.step)?;
         ragl_core::atomic::truncate_steps(&evals, EVAL_HEADER, st.step)?;
+        ragl_core::atomic::truncate_steps(&eval_examples, EXAMPLES_HEADER, st.step)?;
         let s = st.step;
         (
             model,
@@ -1573,6 +1619,7 @@ where
         };
         ragl_core::atomic::truncate_steps(&metrics, METRICS_HEADER, 0)?;
         ragl_core::atomic::truncate_steps(&evals, EVAL_HEADER, 0)?;
+        ragl_core::atomic::truncate_steps(&eval_examples, EXAMPLES_HEADER, 0)?;
         (model, optims, snap, configs, 0, 0, None, 0.0)
     };
     let elapsed = |t0: &Instant| elapsed0 + t0.elapsed().as_secs_f64();
@@ -1603,6 +1650,28 @@ where
     let reader_lr_at =
         |s: u64| crate::warmup_linear_decay(t.reader_lr.unwrap_or(t.lr), t.warmup, total, s);
     let eval_batch = t.batch.max(1) * 2;
+    // A held-out evaluation, appended to eval.csv and, one row an example, eval_examples.csv.
+    let eval_at = |model: &Realm<B>, snap: &Snapshot, step: u64| -> Result<EvalReport> {
+        let (e, each) = evaluate_examples(&model.valid(), &ctx, &held, snap, eval_batch, step);
+        append(&evals, &eval_line(&e))?;
+        let rows: Vec<String> = held
+            .iter()
+            .zip(&each)
+            .map(|(x, v)| {
+                format!(
+                    "{step},{},{:.5},{:.5},{:.5},{:.4},{}",
+                    csv_field(&x.id),
+                    v.loss,
+                    v.null_loss,
+                    v.null_loss - v.loss,
+                    v.p_null,
+                    u8::from(v.span_hit)
+                )
+            })
+            .collect();
+        append(&eval_examples, &rows.join("\n"))?;
+        Ok(e)
+    };
     let mut summary = PretrainSummary {
         steps: step,
         resumed_from: resumed,
@@ -1622,8 +1691,7 @@ where
     let mut last_saved = if resumed.is_some() { step } else { u64::MAX };
     if resumed.is_none() {
         last_eval = 0;
-        let e = evaluate(&model.valid(), &ctx, &held, &snap, eval_batch, 0);
-        append(&evals, &eval_line(&e))?;
+        let e = eval_at(&model, &snap, 0)?;
         on_eval(&e);
         summary.first = Some(e);
     }
@@ -1694,8 +1762,9 @@ where
             model = optim.step(lr, model, tower_grads);
         }
         model = optim_reader.step(reader_lr_at(step), model, reader_grads);
-        // Only MIPS reads the index; other modes have none to be stale.
-        let staleness = if m.retrieval == Retrieval::Dense {
+        // Only MIPS reads the index; other modes have none to be stale, and a frozen doc
+        // tower's index is exact.
+        let staleness = if m.retrieval == Retrieval::Dense && !t.freeze_doc {
             step - 1 - snap.step
         } else {
             0
@@ -1727,8 +1796,7 @@ where
             refreshes,
         });
         if t.eval_every > 0 && step.is_multiple_of(t.eval_every) {
-            let e = evaluate(&model.valid(), &ctx, &held, &snap, eval_batch, step);
-            append(&evals, &eval_line(&e))?;
+            let e = eval_at(&model, &snap, step)?;
             on_eval(&e);
             last_eval = step;
             summary.last = Some(e);
@@ -1742,8 +1810,7 @@ where
     // However the loop ended (all steps, --stop-after, the time budget): the held-out
     // numbers, a checkpoint and the exported towers of the last step.
     if last_eval != step {
-        let e = evaluate(&model.valid(), &ctx, &held, &snap, eval_batch, step);
-        append(&evals, &eval_line(&e))?;
+        let e = eval_at(&model, &snap, step)?;
         on_eval(&e);
         summary.last = Some(e);
     }
@@ -1756,6 +1823,15 @@ where
     summary.refreshes = refreshes;
     summary.minutes = t0.elapsed().as_secs_f64() / 60.0;
     Ok(summary)
+}
+
+/// `s` as one CSV field: quoted when it holds a comma, a quote or a line break.
+fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\"")).into()
+    } else {
+        s.into()
+    }
 }
 
 fn eval_line(e: &EvalReport) -> String {

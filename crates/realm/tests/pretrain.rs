@@ -445,6 +445,29 @@ fn a_resumed_run_continues_exactly() {
     ] {
         assert_eq!(column(&straight, col), column(&resumed, col), "{col}");
     }
+    // One row per held-out example and evaluation (steps 0, 10, 20), the same after the
+    // resume, and their mean utility is eval.csv's.
+    let each = |run: &Path| std::fs::read_to_string(run.join("eval_examples.csv")).unwrap();
+    assert_eq!(each(&straight), each(&resumed));
+    let rows: Vec<Vec<String>> = each(&straight)
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    assert_eq!(rows.len(), 3 * cfg.data.heldout);
+    let evals = std::fs::read_to_string(straight.join("eval.csv")).unwrap();
+    for line in evals.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let utils: Vec<f64> = rows
+            .iter()
+            .filter(|r| r[0] == f[0])
+            .map(|r| r[4].parse().unwrap())
+            .collect();
+        assert_eq!(utils.len(), cfg.data.heldout);
+        let mean = utils.iter().sum::<f64>() / utils.len() as f64;
+        let want: f64 = f[7].parse().unwrap();
+        assert!((mean - want).abs() < 1e-3, "step {}: {mean} {want}", f[0]);
+    }
 }
 
 #[test]
