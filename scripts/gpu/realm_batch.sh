@@ -7,7 +7,10 @@
 # BATCHES, all at the same time on the one device (small batches leave a GPU mostly idle),
 # each for the config's 400 steps or MINUTES. Held-out evaluations every 100 steps on
 # the same 300 sentences. Prints each run's held-out evaluations and its 50-step means of
-# training utility and p(∅|x).
+# training utility and p(∅|x). STEPS=N and EVAL_EVERY=N (environment) replace the phase-2
+# config's 400 steps and its evaluation every 100; P2_SED adds sed expressions of its own
+# (P2_SED='s/^save_every = 50/save_every = 50\nfreeze_doc = true/; s/^every = 40/every = 0/'
+# trains the query tower alone, as scripts/realm/query-only.sh does).
 #   scripts/gpu/realm_batch.sh [DIR] [DEVICE] [P1] [MINUTES] [BATCHES]
 set -euo pipefail
 C1=$PWD/configs/realm/squad-minilm-tiny.toml
@@ -32,6 +35,8 @@ t0=$SECONDS
 echo "phase 1: $(($(wc -l < "$W/p1/metrics.csv") - 1)) steps, process $((SECONDS - t0)) s"
 for b in $BATCHES; do
   sed -e "$DATA" -e "s#runs/realm/tiny-copy/#$W/p1/#" -e "s/^batch = 4/batch = $b/" \
+      -e "s/^max_steps = 400/max_steps = ${STEPS:-400}/" \
+      -e "s/^eval_every = 100/eval_every = ${EVAL_EVERY:-100}/" -e "${P2_SED:-}" \
       -e 's/^save_every = 50/save_every = 0/' "$C2" > "$W/b$b.toml"
   ./ragl-cuda pretrain --device "$DEV" --config "$W/b$b.toml" --run "$W/b$b" \
       --max-minutes "$MIN" > "$W/b$b.log" 2>&1 &

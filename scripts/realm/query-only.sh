@@ -8,7 +8,8 @@
 #   scripts/realm/query-only.sh [STEPS] [W] [STOP]
 # STEPS sets the learning-rate schedule (default 2000); W > 0 adds train.doc_read_loss = W
 # (default 0: REALM's objective); STOP ends the run early (default STEPS), and the same
-# command with a larger STOP resumes it from its checkpoint.
+# command with a larger STOP resumes it from its checkpoint. DATA_SEED=S (environment) gives
+# another batch order (same held-out sentences) and a run named with -sS.
 set -euo pipefail
 R=${RAGL:-target/release/ragl}
 N=${1:-2000}
@@ -22,8 +23,26 @@ if [ ! -d $O/tiny-copy/export ]; then
 fi
 NAME=query-only
 [ "$W" = 0 ] || NAME=query-only-docread
+DS=${DATA_SEED:-2}
+[ "$DS" = 2 ] || NAME=$NAME-s$DS
 sed -e "s/^save_every = 50/save_every = 250\nfreeze_doc = true\ndoc_read_loss = $W/" \
     -e "s/^every = 40/every = 0/" -e "s/^max_steps = 400/max_steps = $N/" \
     -e "s/^eval_every = 100/eval_every = 250/" -e "s/^max_minutes = 45/max_minutes = 200/" \
+    -e "s/^data_seed = 2/data_seed = $DS/" \
     $C > $O/$NAME.toml
 $R pretrain --config $O/$NAME.toml --run $O/$NAME --stop-after $STOP --max-minutes 200
+# The first and last models evaluated again, one row a held-out sentence, and compared
+# sentence by sentence (a run made before eval_examples.csv existed has none of its own).
+for at in first last; do
+  E=$O/$NAME-eval-$at
+  [ -f $E/eval_examples.csv ] && continue
+  rm -rf $E
+  if [ $at = first ]; then
+    sed -e "s#^max_steps = .*#max_steps = 1#" $O/$NAME.toml > $E.toml
+  else
+    sed -e "s#runs/realm/tiny-copy/export/#$O/$NAME/export/#" -e "s#^max_steps = .*#max_steps = 1#" \
+        $O/$NAME.toml > $E.toml
+  fi
+  $R pretrain --config $E.toml --run $E --stop-after 0
+done
+python3 "$(dirname "$0")/paired.py" $O/$NAME-eval-first/eval_examples.csv $O/$NAME-eval-last/eval_examples.csv
