@@ -9,7 +9,9 @@
 # STEPS sets the learning-rate schedule (default 2000); W > 0 adds train.doc_read_loss = W
 # (default 0: REALM's objective); STOP ends the run early (default STEPS), and the same
 # command with a larger STOP resumes it from its checkpoint. DATA_SEED=S (environment) gives
-# another batch order (same held-out sentences) and a run named with -sS.
+# another batch order (same held-out sentences) and a run named with -sS. TWIN=1 also trains
+# the run's BERT-only twin (no retrieval, from phase 1's BERT-only twin, which it makes when
+# missing) on the same batches and steps: $O/$NAME-none.
 set -euo pipefail
 R=${RAGL:-target/release/ragl}
 N=${1:-2000}
@@ -46,3 +48,14 @@ for at in first last; do
   $R pretrain --config $E.toml --run $E --stop-after 0
 done
 python3 "$(dirname "$0")/paired.py" $O/$NAME-eval-first/eval_examples.csv $O/$NAME-eval-last/eval_examples.csv
+if [ "${TWIN:-0}" = 1 ]; then
+  MODELS=${MODELS:-../shared/models}
+  source "$(dirname "$0")/common.sh"
+  if [ ! -d $O/tiny-copy-none/export ]; then
+    sed 's/^retrieval = "dense"/retrieval = "none"/' $O/tiny-copy.toml > $O/tiny-copy-none.toml
+    S1=$(tail -1 $O/tiny-copy/metrics.csv | cut -d, -f1)
+    $R pretrain --config $O/tiny-copy-none.toml --run $O/tiny-copy-none --stop-after $S1 --max-minutes 200
+  fi
+  warm_twin $O/$NAME.toml $O/$NAME-none.toml
+  $R pretrain --config $O/$NAME-none.toml --run $O/$NAME-none --stop-after $STOP --max-minutes 200
+fi
