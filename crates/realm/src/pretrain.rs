@@ -1107,19 +1107,8 @@ pub fn span_in_corpus(ctx: &StepContext, examples: &[&MaskedExample]) -> f64 {
     100.0 * found as f64 / examples.len().max(1) as f64
 }
 
-/// Evaluates `model` (no gradient) on `examples`.
-pub fn evaluate<B: Backend>(
-    model: &Realm<B>,
-    ctx: &StepContext,
-    examples: &[&MaskedExample],
-    snap: &Snapshot,
-    batch: usize,
-    step: u64,
-) -> EvalReport {
-    evaluate_examples(model, ctx, examples, snap, batch, step).0
-}
-
-/// [`evaluate`], with each example's numbers in `examples`' order.
+/// Evaluates `model` (no gradient) on `examples`: the report, and each example's numbers
+/// in `examples`' order.
 pub fn evaluate_examples<B: Backend>(
     model: &Realm<B>,
     ctx: &StepContext,
