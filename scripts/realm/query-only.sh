@@ -11,7 +11,10 @@
 # command with a larger STOP resumes it from its checkpoint. DATA_SEED=S (environment) gives
 # another batch order (same held-out sentences) and a run named with -sS. TWIN=1 also trains
 # the run's BERT-only twin (no retrieval, from phase 1's BERT-only twin, which it makes when
-# missing) on the same batches and steps: $O/$NAME-none.
+# missing) on the same batches and steps: $O/$NAME-none. TOWERS=both runs REALM's own
+# setting instead, with the same schedule, batches and evaluations: both towers train and
+# the refresher re-embeds the corpus every 40 steps (run named both-towers, checkpoints
+# every 50 steps, since a step takes about four times as long).
 set -euo pipefail
 R=${RAGL:-target/release/ragl}
 N=${1:-2000}
@@ -23,12 +26,15 @@ if [ ! -d $O/tiny-copy/export ]; then
   echo "phase 1 is missing: run scripts/realm/doc-read.sh first" >&2
   exit 2
 fi
-NAME=query-only
-[ "$W" = 0 ] || NAME=query-only-docread
+NAME=query-only FREEZE=true EVERY=0 SAVE=250
+if [ "${TOWERS:-query}" = both ]; then
+  NAME=both-towers FREEZE=false EVERY=40 SAVE=50
+fi
+[ "$W" = 0 ] || NAME=$NAME-docread
 DS=${DATA_SEED:-2}
 [ "$DS" = 2 ] || NAME=$NAME-s$DS
-sed -e "s/^save_every = 50/save_every = 250\nfreeze_doc = true\ndoc_read_loss = $W/" \
-    -e "s/^every = 40/every = 0/" -e "s/^max_steps = 400/max_steps = $N/" \
+sed -e "s/^save_every = 50/save_every = $SAVE\nfreeze_doc = $FREEZE\ndoc_read_loss = $W/" \
+    -e "s/^every = 40/every = $EVERY/" -e "s/^max_steps = 400/max_steps = $N/" \
     -e "s/^eval_every = 100/eval_every = 250/" -e "s/^max_minutes = 45/max_minutes = 200/" \
     -e "s/^data_seed = 2/data_seed = $DS/" \
     $C > $O/$NAME.toml
