@@ -1,24 +1,33 @@
 #!/usr/bin/env bash
 # Issue 5 (docs/RESULTS.md): the held-out utility and p(∅|x) of the 2,000-step phase-2 runs
 # (scripts/realm/query-only.sh: the query tower alone in two batch orders, and TOWERS=both,
-# REALM's own setting), one curve a run, from each run's eval.csv. Runs not on this machine
-# are left out, and the script says which.
+# REALM's own setting), one curve a run, from each run's eval.csv. A query-only run not on
+# this machine is drawn from scripts/realm/phase2-recorded.csv instead (its held-out utility
+# and p(∅|x) as docs/RESULTS.md records them, sixteenth session; "(recorded)" in the
+# legend); other missing runs are left out, and the script says which.
 #   scripts/realm/plot-phase2.sh [OUT_DIR]        (default docs/img)
 set -euo pipefail
 R=${RAGL:-target/release/ragl}
 O=runs/realm
 OUT=${1:-docs/img}
 CSV=$O/phase2.csv
-echo "run,step,utility,p_null,span_hit,loss" > $CSV
+REC="$(dirname "$0")/phase2-recorded.csv"
+echo "run,step,utility,p_null" > $CSV
 n=0
 for r in query-only query-only-s3 both-towers; do
+  if [ ! -f $O/$r/eval.csv ] && grep -q "^$r," "$REC"; then
+    echo "plot-phase2: $O/$r/eval.csv is missing; $r drawn from $REC" >&2
+    grep "^$r," "$REC" | sed "s/^$r,/$r (recorded),/" >> $CSV
+    n=$((n + 1))
+    continue
+  fi
   if [ ! -f $O/$r/eval.csv ]; then
     echo "plot-phase2: $O/$r/eval.csv is missing; $r left out" >&2
     continue
   fi
   # Columns by name, so that a later column added to eval.csv does not shift them.
   awk -F, -v r=$r 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
-    { print r "," $c["step"] "," $c["utility"] "," $c["p_null"] "," $c["span_hit"] "," $c["loss"] }' \
+    { print r "," $c["step"] "," $c["utility"] "," $c["p_null"] }' \
     $O/$r/eval.csv >> $CSV
   n=$((n + 1))
 done
