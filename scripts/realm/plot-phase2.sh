@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 5 (docs/RESULTS.md): the held-out utility and p(∅|x) of the 2,000-step phase-2 runs
 # (scripts/realm/query-only.sh: the query tower alone in two batch orders, and TOWERS=both,
-# REALM's own setting), one curve a run, from each run's eval.csv. A query-only run not on
+# REALM's own setting, in batch orders 2 and 3), one curve a run, from each run's eval.csv. A query-only run not on
 # this machine is drawn from scripts/realm/phase2-recorded.csv instead (its held-out utility
 # and p(∅|x) as docs/RESULTS.md records them, sixteenth session; "(recorded)" in the
 # legend); other missing runs are left out, and the script says which.
@@ -14,7 +14,7 @@ CSV=$O/phase2.csv
 REC="$(dirname "$0")/phase2-recorded.csv"
 echo "run,step,utility,p_null" > $CSV
 n=0
-for r in query-only query-only-s3 both-towers; do
+for r in query-only query-only-s3 both-towers both-towers-s3; do
   if [ ! -f $O/$r/eval.csv ] && grep -q "^$r," "$REC"; then
     echo "plot-phase2: $O/$r/eval.csv is missing; $r drawn from $REC" >&2
     grep "^$r," "$REC" | sed "s/^$r,/$r (recorded),/" >> $CSV
