@@ -38,7 +38,7 @@ enum Command {
     /// Score translations (BLEU, chrF) and answers (exact match, F1).
     #[command(subcommand)]
     Eval(eval_cmd::EvalCommand),
-    /// Run the main job on the embedded sample (no download, seconds).
+    /// Run the main job on data it generates itself (no download; minutes on two cores).
     Quickstart(quickstart::QuickstartArgs),
     /// Embed texts with a BERT checkpoint (JSONL in, .npy + .ids out).
     Embed(embed_cmd::EmbedArgs),
@@ -81,6 +81,11 @@ enum Command {
     Model(synth_cmd::ModelCommand),
     /// Show the compute backend and run a small check on a device.
     Device(backend::DeviceArgs),
+    /// Print a shell completion script (`ragl completions bash > ~/.local/share/bash-completion/completions/ragl`).
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() {
@@ -118,6 +123,11 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::PredictQa(a) => qa_train_cmd::predict_cmd(a),
         Command::Synth(c) => synth_cmd::run(c),
         Command::Model(c) => synth_cmd::model(c),
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(shell, &mut Cli::command(), "ragl", &mut std::io::stdout());
+            Ok(())
+        }
     }
 }
 
@@ -172,23 +182,11 @@ pub fn write_output(
     dest: &std::path::Path,
     write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    use anyhow::Context;
-    if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let tmp = ragl_core::atomic::temp_path(dest);
-    let f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-    let result = write(&mut w).and_then(|()| {
-        let f = w.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-        Ok(())
-    });
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    std::fs::rename(&tmp, dest).with_context(|| format!("writing {}", dest.display()))
+    use ragl_core::atomic::WriteError;
+    ragl_core::atomic::write_atomic_with(dest, write).map_err(|e| match e {
+        WriteError::Io(e) => e.into(),
+        WriteError::Write(e) => e,
+    })
 }
 
 /// A user error detected in the CLI itself (inconsistent files or flags).

@@ -118,13 +118,21 @@ where
         );
     }
     eprintln!(
-        "{} steps{} in {:.1} min, {} index refreshes; run in {}",
+        "{} steps{} in {:.1} min, {} index refreshes{}; run in {}",
         s.steps,
         s.resumed_from
             .map(|r| format!(" (resumed at {r})"))
             .unwrap_or_default(),
         s.minutes,
         s.refreshes,
+        if cfg.refresh.swap_after > 0 {
+            format!(
+                " (swapped in {} steps after their snapshots; training waited {:.1} s for them)",
+                cfg.refresh.swap_after, s.refresh_wait_secs
+            )
+        } else {
+            String::new()
+        },
         a.run.display()
     );
     plots(&a.run)

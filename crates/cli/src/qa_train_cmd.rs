@@ -1,5 +1,5 @@
 //! `ragl finetune-qa` and `ragl predict-qa`: REALM's open-domain QA fine-tuning and
-//! prediction (the loop and model live in `ragl_realm::finetune`).
+//! prediction (the loop and model live in `ragl_realm::openqa`).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
 use indicatif::{ProgressBar, ProgressStyle};
-use ragl_realm::finetune::{self, FinetuneConfig};
+use ragl_realm::openqa::{self, FinetuneConfig};
 
 use crate::backend::DeviceSpec;
 
@@ -86,7 +86,7 @@ fn run_finetune<B: Backend>(a: &FinetuneArgs, device: B::Device) -> Result<()> {
     );
     let mut last_dev = String::new();
     let workers = a.device.training_workers();
-    let s = finetune::finetune::<Autodiff<B>>(&cfg, &a.run, &device, workers, |r| {
+    let s = openqa::finetune::<Autodiff<B>>(&cfg, &a.run, &device, workers, |r| {
         bar.set_length(r.total);
         bar.set_position(r.step);
         if let Some(em) = r.dev_em {
@@ -115,11 +115,11 @@ fn run_finetune<B: Backend>(a: &FinetuneArgs, device: B::Device) -> Result<()> {
 }
 
 fn run_predict<B: Backend>(a: &PredictArgs, device: B::Device) -> Result<()> {
-    let l = finetune::load::<B>(&a.checkpoint, &device)
+    let l = openqa::load::<B>(&a.checkpoint, &device)
         .with_context(|| format!("loading {}", a.checkpoint.display()))?;
     let index_dir = a.index.clone().unwrap_or(l.meta.index.clone());
     let index = ragl_index::Index::open(&index_dir)?;
-    let passages = finetune::passages_by_row(&a.passages, &index)?;
+    let passages = openqa::passages_by_row(&a.passages, &index)?;
     let input = ragl_core::read::Input::from_arg(&a.questions);
     let format = ragl_eval::qa_data::GoldFormat::detect(&input)?;
     let exs = ragl_eval::qa_data::read_gold(&input, format)?;
@@ -132,7 +132,7 @@ fn run_predict<B: Backend>(a: &PredictArgs, device: B::Device) -> Result<()> {
         .expect("template"),
     );
     let t = Instant::now();
-    let preds = finetune::predict(&l, &index, &passages, &questions, a.k, a.batch_size, |n| {
+    let preds = openqa::predict(&l, &index, &passages, &questions, a.k, a.batch_size, |n| {
         bar.inc(n as u64)
     })?;
     let secs = t.elapsed().as_secs_f64();
@@ -149,7 +149,7 @@ fn run_predict<B: Backend>(a: &PredictArgs, device: B::Device) -> Result<()> {
         }
         Ok(())
     })?;
-    let em = finetune::exact_match(&preds, &exs)?;
+    let em = openqa::exact_match(&preds, &exs)?;
     eprintln!(
         "{} questions in {secs:.1}s ({:.1} questions/s), k {}; EM {em:.2} → {}",
         exs.len(),

@@ -22,20 +22,45 @@ pub fn write_atomic<F>(dest: &Path, write: F) -> Result<()>
 where
     F: FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
 {
+    write_atomic_with(dest, write).map_err(|e| match e {
+        WriteError::Io(e) => e,
+        WriteError::Write(e) => Error::io(dest, e),
+    })
+}
+
+/// What [`write_atomic_with`] fails with: the file system, or the caller's own writer.
+#[derive(Debug)]
+pub enum WriteError<E> {
+    Io(Error),
+    Write(E),
+}
+
+/// [`write_atomic`] for a writer with an error type of its own (a CLI writing records it
+/// computes as it goes): on any failure the temporary file is removed and `dest` is left
+/// as it was.
+pub fn write_atomic_with<E, F>(dest: &Path, write: F) -> std::result::Result<(), WriteError<E>>
+where
+    F: FnOnce(&mut BufWriter<File>) -> std::result::Result<(), E>,
+{
     if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        fs::create_dir_all(dir).map_err(|e| WriteError::Io(Error::io(dir, e)))?;
     }
     let tmp = temp_path(dest);
-    let result = (|| {
-        let mut w = BufWriter::new(File::create(&tmp)?);
-        write(&mut w)?;
+    let f = File::create(&tmp).map_err(|e| WriteError::Io(Error::io(&tmp, e)))?;
+    let mut w = BufWriter::with_capacity(1 << 20, f);
+    if let Err(e) = write(&mut w) {
+        drop(w);
+        let _ = fs::remove_file(&tmp);
+        return Err(WriteError::Write(e));
+    }
+    let done = (|| {
         let f = w.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         fs::rename(&tmp, dest)
     })();
-    if let Err(e) = result {
+    if let Err(e) = done {
         let _ = fs::remove_file(&tmp);
-        return Err(Error::io(dest, e));
+        return Err(WriteError::Io(Error::io(dest, e)));
     }
     Ok(())
 }

@@ -194,6 +194,22 @@ pub struct BertLayer<B: Backend> {
 }
 
 impl<B: Backend> BertLayer<B> {
+    /// This layer as the CPU inference path reads it.
+    fn cpu_params(&self) -> crate::cpu::LayerParams<'_, B> {
+        crate::cpu::LayerParams {
+            query: &self.query,
+            key: &self.key,
+            value: &self.value,
+            attention_output: &self.attention_output,
+            attention_norm: &self.attention_norm,
+            intermediate: &self.intermediate,
+            output: &self.output,
+            output_norm: &self.output_norm,
+            eps: self.eps,
+            n_heads: self.n_heads,
+        }
+    }
+
     /// `mask`: `[batch, 1, seq, seq]`, `true` where the key is padding.
     pub fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 4, Bool>>) -> Tensor<B, 3> {
         let [b, s, d] = x.dims();
@@ -249,7 +265,8 @@ impl<B: Backend> Bert<B> {
             + e.position_embeddings.forward(pos)
             + e.token_type_embeddings.forward(input.type_ids.clone());
         let x = e.layer_norm.forward(x);
-        match crate::cpu::encoder_layers(&self.layers, x, &input.pad_mask) {
+        let params: Vec<_> = self.layers.iter().map(BertLayer::cpu_params).collect();
+        match crate::cpu::encoder_layers(&params, x, &input.pad_mask) {
             Ok(x) => x,
             Err(mut x) => {
                 // Only pay for masking when the batch has padding.
@@ -325,3 +342,64 @@ pub const EMBEDDING_HF_NAMES: [&str; 4] = [
     "embeddings.token_type_embeddings",
     "embeddings.LayerNorm",
 ];
+
+#[cfg(test)]
+mod cpu_path {
+    use burn::backend::{Autodiff, Flex};
+    use burn::module::AutodiffModule;
+    use burn::prelude::*;
+
+    use super::{BertConfig, BertInput};
+
+    /// The CPU path (plain `Flex`) against burn's generic ops (the autodiff backend, which
+    /// the CPU path declines), on one random BERT: padding at the end, padding inside a
+    /// sequence, and a sequence with no padding.
+    #[test]
+    fn cpu_path_equals_burns_ops() {
+        type A = Autodiff<Flex>;
+        let device = Default::default();
+        A::seed(&device, 7);
+        let mut cfg = BertConfig::tiny(50);
+        cfg.hidden_size = 48;
+        cfg.num_attention_heads = 4;
+        cfg.intermediate_size = 96;
+        cfg.num_hidden_layers = 3;
+        // Large weights, so that attention is far from uniform and every detail counts.
+        cfg.initializer_range = 0.3;
+        let (bert, _) = cfg.init::<A>(false, &device);
+        let (b, s) = (3, 9);
+        let ids: Vec<i64> = (0..b * s).map(|i| (i * 7 % 50) as i64).collect();
+        let mut pad = vec![false; b * s];
+        pad[s - 3..s].fill(true); // sequence 0: 6 tokens
+        pad[s + 4] = true; // sequence 1: a hole
+        let input = |dev: &burn::backend::flex::FlexDevice| BertInput::<Flex> {
+            ids: Tensor::from_data(TensorData::new(ids.clone(), [b, s]), dev),
+            type_ids: Tensor::zeros([b, s], dev),
+            pad_mask: Tensor::from_data(TensorData::new(pad.clone(), [b, s]), dev),
+        };
+        let i = input(&device);
+        let generic = bert
+            .forward(&BertInput::<A> {
+                ids: Tensor::from_inner(i.ids.clone()),
+                type_ids: Tensor::from_inner(i.type_ids.clone()),
+                pad_mask: Tensor::from_inner(i.pad_mask.clone()),
+            })
+            .inner()
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        let valid = bert.valid();
+        let params: Vec<_> = valid.layers.iter().map(|l| l.cpu_params()).collect();
+        let probe = crate::cpu::encoder_layers(&params, Tensor::zeros([1, 2, 48], &device), &{
+            Tensor::from_data(TensorData::new(vec![false, true], [1, 2]), &device)
+        });
+        assert!(probe.is_ok(), "the CPU path declined a plain Flex model");
+        let fast = valid.forward(&i).into_data().to_vec::<f32>().unwrap();
+        let worst = generic
+            .iter()
+            .zip(&fast)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-5, "max |Δ| = {worst}");
+    }
+}

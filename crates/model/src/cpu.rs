@@ -10,7 +10,7 @@
 //! three vectorised row passes: masked softmax, LayerNorm, GELU with a rational erf
 //! (Eigen's, as TensorFlow and XLA use; within 5e-7 of erf).
 //!
-//! The results equal the generic path to f32 rounding (tested below and against the
+//! The results equal the generic path to f32 rounding (tested in `bert.rs` and against the
 //! PyTorch fixtures). Training never comes here: [`encoder_layers`] declines any backend
 //! other than plain `Flex`, autodiff included, and the caller then runs burn's ops.
 
@@ -22,12 +22,27 @@ use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
 use rayon::prelude::*;
 
-use crate::bert::BertLayer;
+/// One encoder layer's parameters as the CPU path reads them: post-norm BERT (attention,
+/// add & norm, feed-forward with GELU, add & norm). The architecture files build it from
+/// their own layer types, so this kernel knows no model.
+pub(crate) struct LayerParams<'a, B: Backend> {
+    pub query: &'a Linear<B>,
+    pub key: &'a Linear<B>,
+    pub value: &'a Linear<B>,
+    pub attention_output: &'a Linear<B>,
+    pub attention_norm: &'a LayerNorm<B>,
+    pub intermediate: &'a Linear<B>,
+    pub output: &'a Linear<B>,
+    pub output_norm: &'a LayerNorm<B>,
+    /// Both norms' epsilon (burn keeps a LayerNorm's own private).
+    pub eps: f64,
+    pub n_heads: usize,
+}
 
 /// Runs `layers` over `x` (`[b, s, d]`) with `pad` (`[b, s]`, `true` = padding key) when
 /// `B` is the CPU backend and everything is f32; gives `x` back untouched otherwise.
 pub(crate) fn encoder_layers<B: Backend>(
-    layers: &[BertLayer<B>],
+    layers: &[LayerParams<'_, B>],
     x: Tensor<B, 3>,
     pad: &Tensor<B, 2, Bool>,
 ) -> std::result::Result<Tensor<B, 3>, Tensor<B, 3>> {
@@ -128,13 +143,11 @@ struct LayerWeights {
 }
 
 impl LayerWeights {
-    fn of<B: Backend>(l: &BertLayer<B>) -> Option<Self> {
+    fn of<B: Backend>(l: &LayerParams<'_, B>) -> Option<Self> {
         let norm = |n: &LayerNorm<B>| -> Option<Norm> {
             Some(Norm {
                 gamma: Mat::of(n.gamma.val())?,
                 beta: opt_mat(&n.beta)?,
-                // burn keeps each LayerNorm's epsilon private; BertLayer records the one
-                // both of its norms were built with.
                 eps: l.eps as f32,
             })
         };
@@ -147,14 +160,14 @@ impl LayerWeights {
             d,
             ff,
             heads: l.n_heads,
-            q: Dense::of(&l.query)?,
-            k: Dense::of(&l.key)?,
-            v: Dense::of(&l.value)?,
-            out: Dense::of(&l.attention_output)?,
-            norm1: norm(&l.attention_norm)?,
-            inter: Dense::of(&l.intermediate)?,
-            down: Dense::of(&l.output)?,
-            norm2: norm(&l.output_norm)?,
+            q: Dense::of(l.query)?,
+            k: Dense::of(l.key)?,
+            v: Dense::of(l.value)?,
+            out: Dense::of(l.attention_output)?,
+            norm1: norm(l.attention_norm)?,
+            inter: Dense::of(l.intermediate)?,
+            down: Dense::of(l.output)?,
+            norm2: norm(l.output_norm)?,
         })
     }
 }
@@ -556,65 +569,5 @@ mod tests {
         for (g, w) in row.iter().zip(want) {
             assert!((g - w).abs() < 1e-6, "{row:?}");
         }
-    }
-}
-
-#[cfg(test)]
-mod against_burn {
-    use burn::backend::{Autodiff, Flex};
-    use burn::module::AutodiffModule;
-    use burn::prelude::*;
-
-    use crate::bert::{BertConfig, BertInput};
-
-    /// The CPU path (plain `Flex`) against burn's generic ops (the autodiff backend, which
-    /// the CPU path declines), on one random BERT: padding at the end, padding inside a
-    /// sequence, and a sequence with no padding.
-    #[test]
-    fn cpu_path_equals_burns_ops() {
-        type A = Autodiff<Flex>;
-        let device = Default::default();
-        A::seed(&device, 7);
-        let mut cfg = BertConfig::tiny(50);
-        cfg.hidden_size = 48;
-        cfg.num_attention_heads = 4;
-        cfg.intermediate_size = 96;
-        cfg.num_hidden_layers = 3;
-        // Large weights, so that attention is far from uniform and every detail counts.
-        cfg.initializer_range = 0.3;
-        let (bert, _) = cfg.init::<A>(false, &device);
-        let (b, s) = (3, 9);
-        let ids: Vec<i64> = (0..b * s).map(|i| (i * 7 % 50) as i64).collect();
-        let mut pad = vec![false; b * s];
-        pad[s - 3..s].fill(true); // sequence 0: 6 tokens
-        pad[s + 4] = true; // sequence 1: a hole
-        let input = |dev: &burn::backend::flex::FlexDevice| BertInput::<Flex> {
-            ids: Tensor::from_data(TensorData::new(ids.clone(), [b, s]), dev),
-            type_ids: Tensor::zeros([b, s], dev),
-            pad_mask: Tensor::from_data(TensorData::new(pad.clone(), [b, s]), dev),
-        };
-        let i = input(&device);
-        let generic = bert
-            .forward(&BertInput::<A> {
-                ids: Tensor::from_inner(i.ids.clone()),
-                type_ids: Tensor::from_inner(i.type_ids.clone()),
-                pad_mask: Tensor::from_inner(i.pad_mask.clone()),
-            })
-            .inner()
-            .into_data()
-            .to_vec::<f32>()
-            .unwrap();
-        let valid = bert.valid();
-        let probe = super::encoder_layers(&valid.layers, Tensor::zeros([1, 2, 48], &device), &{
-            Tensor::from_data(TensorData::new(vec![false, true], [1, 2]), &device)
-        });
-        assert!(probe.is_ok(), "the CPU path declined a plain Flex model");
-        let fast = valid.forward(&i).into_data().to_vec::<f32>().unwrap();
-        let worst = generic
-            .iter()
-            .zip(&fast)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
-        assert!(worst < 1e-5, "max |Δ| = {worst}");
     }
 }

@@ -16,11 +16,10 @@ use burn::tensor::backend::AutodiffBackend;
 use ragl_core::passage::Passage;
 use ragl_core::rng::Rng;
 use ragl_model::bert::Bert;
-use ragl_model::encode::embed_encoded;
+use ragl_model::encode::{Pooling, embed_encoded};
 use ragl_model::tokenizer::TextTokenizer;
 use serde::{Deserialize, Serialize};
 
-use crate::pretrain::PretrainModel;
 use crate::{Error, Result};
 
 /// `[ict]` of a pretraining config; `steps = 0` (the default) skips the warm start.
@@ -64,13 +63,22 @@ pub struct IctStep {
     pub accuracy: f64,
 }
 
+/// How the towers embed and score a (query, document) pair: pretraining's own settings
+/// (`PretrainModel::scoring`), so that ICT warms up the scores REALM then trains.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scoring {
+    pub pooling: Pooling,
+    pub normalize: bool,
+    pub scale: f32,
+}
+
 /// Trains both towers on ICT for `cfg.steps` steps and returns them with each step's
 /// numbers. Passages of one sentence cannot give a query and are skipped.
 pub fn warm_start<B: AutodiffBackend>(
     mut towers: Towers<B>,
     passages: &[Passage],
     tok: &TextTokenizer,
-    m: &PretrainModel,
+    m: &Scoring,
     cfg: &IctConfig,
     seed: u64,
     mut progress: impl FnMut(&IctStep),
@@ -144,7 +152,7 @@ pub fn warm_start<B: AutodiffBackend>(
         };
         let q = embed(&towers.query, &queries)?;
         let d = embed(&towers.doc, &docs)?;
-        let scores = q.matmul(d.transpose()) * m.score_scale;
+        let scores = q.matmul(d.transpose()) * m.scale;
         let gold = Tensor::<B, 1, Int>::arange(0..batch as i64, &device).reshape([batch, 1]);
         let hits: i64 = scores
             .clone()

@@ -1,6 +1,7 @@
 //! # ragl-realm
 //!
-//! REALM's training procedures. [`openqa`] is open-domain QA fine-tuning as REALM does it
+//! REALM's training procedures. [`ict`] is the Inverse Cloze Task warm start of the retriever.
+//! [`openqa`] is open-domain QA fine-tuning as REALM does it
 //! (after ORQA): the query tower and the span reader are trained, the document index stays
 //! fixed, and the retrieval scores of the top-k documents enter the reader's joint softmax,
 //! so the marginal likelihood of the gold spans trains the query tower too. Pretraining with
@@ -8,7 +9,6 @@
 //! over retrieved documents and ∅, both towers trained through it, the index re-embedded
 //! by a background thread while training goes on.
 
-pub mod finetune;
 pub mod ict;
 pub mod openqa;
 pub mod pretrain;

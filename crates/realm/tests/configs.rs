@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ragl_realm::{finetune::FinetuneConfig, pretrain::PretrainConfig};
+use ragl_realm::{openqa::FinetuneConfig, pretrain::PretrainConfig};
 
 fn tomls(dir: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -7,7 +7,7 @@ use std::path::Path;
 use burn::backend::{Autodiff, Flex};
 use ragl_model::bert::BertConfig;
 use ragl_model::encode::{EncoderSpec, Pooling};
-use ragl_realm::finetune::{self, FinetuneConfig};
+use ragl_realm::openqa::{self, FinetuneConfig};
 
 type B = Flex;
 
@@ -131,7 +131,7 @@ patience = 0
     let run = p.join("run");
     let mut reports = 0;
     // Two data-parallel workers: the update must still learn as one worker's does.
-    let s = finetune::finetune::<Autodiff<B>>(&cfg, &run, &Default::default(), 2, |_| reports += 1)
+    let s = openqa::finetune::<Autodiff<B>>(&cfg, &run, &Default::default(), 2, |_| reports += 1)
         .unwrap();
     assert_eq!((s.steps, reports), (80, 80));
     assert_eq!(s.no_gold, 0);
@@ -162,7 +162,7 @@ patience = 0
     )
     .unwrap();
     let cfg2 = FinetuneConfig::from_toml(&p.join("c2.toml")).unwrap();
-    finetune::finetune::<Autodiff<B>>(&cfg2, &p.join("run2"), &Default::default(), 1, |_| {})
+    openqa::finetune::<Autodiff<B>>(&cfg2, &p.join("run2"), &Default::default(), 1, |_| {})
         .unwrap();
     let m2 = std::fs::read_to_string(p.join("run2/metrics.csv")).unwrap();
     let first2 = m2.lines().nth(1).unwrap();
@@ -180,21 +180,16 @@ patience = 0
     std::fs::write(p.join("c3.toml"), &short).unwrap();
     let cfg3 = FinetuneConfig::from_toml(&p.join("c3.toml")).unwrap();
     let whole =
-        finetune::finetune::<Autodiff<B>>(&cfg3, &p.join("whole"), &Default::default(), 1, |_| {})
+        openqa::finetune::<Autodiff<B>>(&cfg3, &p.join("whole"), &Default::default(), 1, |_| {})
             .unwrap();
     let mut stopped = cfg3.clone();
     stopped.train.stop_after = Some(6);
-    let first = finetune::finetune::<Autodiff<B>>(
-        &stopped,
-        &p.join("split"),
-        &Default::default(),
-        1,
-        |_| {},
-    )
-    .unwrap();
+    let first =
+        openqa::finetune::<Autodiff<B>>(&stopped, &p.join("split"), &Default::default(), 1, |_| {})
+            .unwrap();
     assert_eq!((first.steps, first.resumed_from), (6, None));
     let rest =
-        finetune::finetune::<Autodiff<B>>(&cfg3, &p.join("split"), &Default::default(), 1, |_| {})
+        openqa::finetune::<Autodiff<B>>(&cfg3, &p.join("split"), &Default::default(), 1, |_| {})
             .unwrap();
     assert_eq!((rest.steps, rest.resumed_from), (12, Some(6)));
     assert_eq!(
@@ -220,7 +215,7 @@ patience = 0
     let mut other = cfg3.clone();
     other.train.lr *= 2.0;
     let e =
-        finetune::finetune::<Autodiff<B>>(&other, &p.join("split"), &Default::default(), 1, |_| {})
+        openqa::finetune::<Autodiff<B>>(&other, &p.join("split"), &Default::default(), 1, |_| {})
             .err()
             .unwrap();
     assert!(e.to_string().contains("another config"), "{e}");
@@ -229,21 +224,21 @@ patience = 0
     let mut timed = cfg3.clone();
     timed.train.max_minutes = Some(0.0);
     let t =
-        finetune::finetune::<Autodiff<B>>(&timed, &p.join("timed"), &Default::default(), 1, |_| {})
+        openqa::finetune::<Autodiff<B>>(&timed, &p.join("timed"), &Default::default(), 1, |_| {})
             .unwrap();
     assert_eq!(t.steps, 0);
     let rest =
-        finetune::finetune::<Autodiff<B>>(&cfg3, &p.join("timed"), &Default::default(), 1, |_| {})
+        openqa::finetune::<Autodiff<B>>(&cfg3, &p.join("timed"), &Default::default(), 1, |_| {})
             .unwrap();
     assert_eq!(rest.steps, 12);
     assert_eq!(cols("timed"), cols("whole"));
 
     // The best model loads back and predicts what it scored on dev.
-    let l = finetune::load::<B>(&run.join("best"), &Default::default()).unwrap();
+    let l = openqa::load::<B>(&run.join("best"), &Default::default()).unwrap();
     let index = ragl_index::Index::open(&p.join("index")).unwrap();
-    let passages = finetune::passages_by_row(&p.join("passages.jsonl"), &index).unwrap();
+    let passages = openqa::passages_by_row(&p.join("passages.jsonl"), &index).unwrap();
     let qs: Vec<&str> = qa.iter().map(|x| x.0).collect();
-    let preds = finetune::predict(&l, &index, &passages, &qs, 5, 2, |_| {}).unwrap();
+    let preds = openqa::predict(&l, &index, &passages, &qs, 5, 2, |_| {}).unwrap();
     let right = preds.iter().zip(&qa).filter(|(p, x)| p.text == x.1).count();
     assert_eq!(100.0 * right as f64 / qa.len() as f64, s.best_dev_em);
     // The same model over a BM25 index of the same passages: the reader alone ranks the
@@ -268,20 +263,20 @@ patience = 0
         .map(|(i, t)| Ok((format!("d{i}"), t.to_string())));
     ragl_index::build::build_bm25(&p.join("bm25"), &bm25, src).unwrap();
     let lexical = ragl_index::Index::open(&p.join("bm25")).unwrap();
-    let by_row = finetune::passages_by_row(&p.join("passages.jsonl"), &lexical).unwrap();
-    let preds = finetune::predict(&l, &lexical, &by_row, &qs, 2, 2, |_| {}).unwrap();
+    let by_row = openqa::passages_by_row(&p.join("passages.jsonl"), &lexical).unwrap();
+    let preds = openqa::predict(&l, &lexical, &by_row, &qs, 2, 2, |_| {}).unwrap();
     for (pr, q) in preds.iter().zip(&qs) {
         let id = pr.passage.as_deref().expect("a passage");
         let text = &by_row.iter().find(|x| x.id == id).unwrap().text;
         assert!(text.contains(&pr.text), "{q}: {pr:?}");
     }
     // Closed-book (k = 0): no passage, and any answer is a span of the question.
-    let closed = finetune::predict(&l, &index, &passages, &qs, 0, 2, |_| {}).unwrap();
+    let closed = openqa::predict(&l, &index, &passages, &qs, 0, 2, |_| {}).unwrap();
     for (pr, q) in closed.iter().zip(&qs) {
         assert!(pr.passage.is_none() && q.contains(&pr.text), "{q}: {pr:?}");
     }
     // A foreign directory is refused.
-    assert!(finetune::load::<B>(&p.join("index"), &Default::default()).is_err());
+    assert!(openqa::load::<B>(&p.join("index"), &Default::default()).is_err());
 
     // Reading-comprehension warm-up (train.own_passages): each question comes with the
     // passage it was written from, and the reader trains on that passage alone. It must
@@ -306,14 +301,13 @@ patience = 0
     assert_ne!(own, toml);
     std::fs::write(p.join("c4.toml"), &own).unwrap();
     let cfg4 = FinetuneConfig::from_toml(&p.join("c4.toml")).unwrap();
-    let s4 =
-        finetune::finetune::<Autodiff<B>>(&cfg4, &p.join("own"), &Default::default(), 2, |_| {})
-            .unwrap();
+    let s4 = openqa::finetune::<Autodiff<B>>(&cfg4, &p.join("own"), &Default::default(), 2, |_| {})
+        .unwrap();
     assert_eq!((s4.steps, s4.no_gold), (80, 0));
     let m4 = std::fs::read_to_string(p.join("own/metrics.csv")).unwrap();
     let (first4, last4) = (m4.lines().nth(1).unwrap(), m4.lines().last().unwrap());
     assert!(loss(last4) < 0.2 * loss(first4), "{first4} -> {last4}");
-    let read = finetune::load::<B>(&p.join("own/best"), &Default::default()).unwrap();
+    let read = openqa::load::<B>(&p.join("own/best"), &Default::default()).unwrap();
     let ctx = ragl_realm::openqa::RetrievalContext {
         index: &index,
         passages: &passages,
@@ -349,10 +343,9 @@ patience = 0
     );
     std::fs::write(p.join("c5.toml"), &missing).unwrap();
     let cfg5 = FinetuneConfig::from_toml(&p.join("c5.toml")).unwrap();
-    let e =
-        finetune::finetune::<Autodiff<B>>(&cfg5, &p.join("own2"), &Default::default(), 1, |_| {})
-            .err()
-            .unwrap();
+    let e = openqa::finetune::<Autodiff<B>>(&cfg5, &p.join("own2"), &Default::default(), 1, |_| {})
+        .err()
+        .unwrap();
     assert!(
         e.to_string().contains("q.jsonl:1") && e.to_string().contains("context"),
         "{e}"

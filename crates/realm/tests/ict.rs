@@ -56,7 +56,7 @@ fn ict_learns_to_find_the_passage_of_a_sentence() {
     );
     let path = d.path().join("c.toml");
     std::fs::write(&path, toml).unwrap();
-    let m = PretrainConfig::from_toml(&path).unwrap().model;
+    let m = PretrainConfig::from_toml(&path).unwrap().model.scoring();
     let cfg = IctConfig {
         steps: 40,
         batch: 6,

@@ -237,6 +237,61 @@ fn a_refresher_with_threads_of_its_own_still_swaps_in_new_indexes() {
 }
 
 #[test]
+fn a_fixed_swap_step_makes_an_async_run_independent_of_timing() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    world(p);
+    let mut cfg = config(p, "async", 20);
+    cfg.refresh.swap_after = 3;
+    cfg.train.eval_every = 0;
+    let first = p.join("first");
+    run_until(&cfg, &first, 20);
+    // The snapshot after step S is taken as step S + 1 begins and used from step S + 3 on,
+    // however long the re-embedding took.
+    let events = column(&first, "refresh");
+    for s in [5usize, 10, 15] {
+        assert_eq!(events[s], "start", "{events:?}");
+        assert_eq!(events[s + 2], format!("swap@{s}"), "{events:?}");
+    }
+    let index_steps = column(&first, "index_step");
+    assert_eq!(index_steps[6], "0");
+    assert_eq!(index_steps[7], "5");
+    // A refresher with a thread of its own runs at another speed: the same run, step by step.
+    cfg.refresh.threads = 1;
+    let second = p.join("second");
+    let (s, _) = run_until(&cfg, &second, 20);
+    assert_eq!(s.refreshes, 3);
+    for col in [
+        "loss",
+        "token_acc",
+        "utility",
+        "ru_top",
+        "span_hit",
+        "index_step",
+        "staleness",
+        "stale_gap",
+        "refresh",
+    ] {
+        assert_eq!(column(&first, col), column(&second, col), "{col}");
+    }
+    // A swap before the snapshot is taken, or after the next one, or without a background
+    // refresher, is refused.
+    let text = std::fs::read_to_string(p.join("async.toml")).unwrap();
+    for (swap, mode) in [(1, "async"), (6, "async"), (3, "sync")] {
+        let bad = p.join("bad-swap.toml");
+        let t = text
+            .replace(
+                "batch_size = 4",
+                &format!("batch_size = 4\nswap_after = {swap}"),
+            )
+            .replace("mode = \"async\"", &format!("mode = \"{mode}\""));
+        std::fs::write(&bad, t).unwrap();
+        let e = PretrainConfig::from_toml(&bad).err().unwrap();
+        assert!(e.to_string().contains("swap_after"), "{e}");
+    }
+}
+
+#[test]
 fn the_doc_read_loss_adds_the_mean_nll_of_each_retrieved_document() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
