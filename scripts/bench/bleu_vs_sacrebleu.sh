@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# Usage: scripts/bench/bleu_vs_sacrebleu.sh [DATA_DIR] [RAGL] [SACREBLEU] [RUNS]   (docs/RESULTS.md: BLEU and chrF)
 # Whole-process timing of `ragl eval bleu` against the sacrebleu CLI on newstest2014
 # (3,003 segments; hypothesis = the reference perturbed with seed 1, as in
 # scripts/reference/compare_sacrebleu.py). Runs alternate (ragl, sacrebleu, ragl, ...)

@@ -1,3 +1,4 @@
+// Usage: NODE_PATH=/tmp/peer/node_modules node scripts/bench/compromise_spans.mjs < passages.jsonl > spans.jsonl
 // A peer salient-span annotator for issue 4's measurements: compromise (a rule- and
 // lexicon-based English tagger on npm, no model download) with its dates plugin. Reads
 // passages JSONL {"id","text"} on stdin, writes {"id","spans":[{"start","end","type"}]} with

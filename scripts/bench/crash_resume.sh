@@ -1,4 +1,5 @@
 #!/bin/bash
+# Usage: scripts/bench/crash_resume.sh PASSAGES.jsonl MODEL_DIR WORKDIR [SECONDS_BEFORE_KILL]   (docs/RESULTS.md: crash safety)
 # Crash safety of `ragl index build`: kill -9 a build midway, run it again, and compare the
 # result with an uninterrupted build of the same command (manifest and every file).
 #   scripts/bench/crash_resume.sh PASSAGES.jsonl MODEL_DIR WORKDIR [SECONDS_BEFORE_KILL]

@@ -1,3 +1,5 @@
+# Usage: python3 scripts/bench/embed_vs_sentence_transformers.py --paragraphs P.jsonl [--ragl BIN] [--model DIR]
+#        [--threads 2] [--repeats 3]   (docs/RESULTS.md: BERT parity and embedding speed)
 """Throughput of encoding all SQuAD paragraphs with all-MiniLM-L6-v2 (max length 256, batch
 32): sentence-transformers `encode(batch_size=32)` on PyTorch CPU vs `ragl embed`, same
 machine, same run, both limited to the same number of threads. Reports passages/s of the

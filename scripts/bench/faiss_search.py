@@ -1,3 +1,5 @@
+# Usage: python3 scripts/bench/faiss_search.py DB.npy QUERIES.npy [--k 10] [--threads 2] [--hnsw] [--ef LIST]
+#        (docs/RESULTS.md: dense retrieval, the faiss peer)
 """The faiss-cpu side of the index benchmarks (peer for `ragl retrieve --query-vectors` and
 `ragl index audit`), on the same .npy vectors, with the same thread count.
 

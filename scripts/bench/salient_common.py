@@ -1,3 +1,4 @@
+# Usage: imported by salient_eval.py and salient_misses.py; not run on its own.
 """What salient_eval.py and salient_misses.py share: the SQuAD paragraphs as passages,
 an annotator run over them, and the answer spans counted the same way (stdlib only)."""
 

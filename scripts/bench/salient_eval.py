@@ -1,3 +1,5 @@
+# Usage: python3 scripts/bench/salient_eval.py (--ragl BIN | --annotator CMD) --squad SQUAD.json --gold GOLD.jsonl
+#        (docs/RESULTS.md: salient span annotation)
 """Salient-span quality of `ragl mask annotate` (stdlib only).
 
     python3 scripts/bench/salient_eval.py --ragl target/release/ragl \

@@ -1,3 +1,4 @@
+# Usage: python3 scripts/bench/salient_misses.py --ragl BIN --squad SQUAD.json   (docs/RESULTS.md: the 35.4% ceiling)
 """Where `ragl mask annotate` misses SQuAD answers (issue 4's coverage), stdlib only.
 
     python3 scripts/bench/salient_misses.py --ragl target/release/ragl \

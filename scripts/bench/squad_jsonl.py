@@ -1,3 +1,4 @@
+# Usage: python3 scripts/bench/squad_jsonl.py SQUAD.json OUTDIR
 """Writes SQuAD paragraphs and questions as JSONL for `ragl embed` (stdlib only).
 
     python3 scripts/bench/squad_jsonl.py ../shared/data/qa/squad/dev-v1.1.json OUTDIR

@@ -1,3 +1,4 @@
+# Usage: python3 scripts/bench/squad_own_paragraph_rank.py DIR   (DIR holds p.npy and q.npy from `ragl embed`)
 """Sentence-embedding sanity on SQuAD: for each question, the rank of its own paragraph
 among its article's paragraphs by cosine similarity of `ragl embed` vectors.
 

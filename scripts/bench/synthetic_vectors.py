@@ -1,3 +1,5 @@
+# Usage: python3 scripts/bench/synthetic_vectors.py --real P.npy Q.npy --n N --out DIR [--queries 1024] [--unit]
+#        (docs/RESULTS.md: dense retrieval)
 """Synthetic embedding sets with the structure of real ones, for index benchmarks.
 
 Uniformly random 384-d vectors are the worst case for every graph index (no cluster

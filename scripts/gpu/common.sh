@@ -1,3 +1,4 @@
+# Usage: source "$(dirname "$0")/common.sh" from scripts/gpu/*.sh, then `unpack DIR`; not run on its own.
 # Shared by scripts/gpu/*.sh, sourced on the GPU machine.
 
 # unpack DIR: unpacks what scripts/gpu/prepare.sh stored xz-compressed (to fit the transfer

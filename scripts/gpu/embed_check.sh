@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# Usage: scripts/gpu/embed_check.sh [DIR=.gpu]   (on the CUDA machine; docs/RESULTS.md: the GPU rows of embedding)
 # GPU check for `ragl embed` (run on a CUDA machine from a prepared folder):
 #   DIR/ragl-cuda(.gz)   a release build with --features cuda
 #   DIR/minilm-f16/      all-MiniLM-L6-v2 stored as f16 safetensors (loaded as f32)

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
+# Usage: scripts/gpu/prepare.sh [DIR] [MODELS_DIR] [PYTHON]
 # Prepares the folder that scripts/gpu/*_check.sh read on a CUDA machine, small enough for
 # a 64 MiB transfer: the stripped CUDA build, MiniLM and bert-tiny with f16 weights, the
 # SQuAD-open passages and pretraining examples, large files xz-compressed (the check
 # scripts unpack them). Needs python3 with numpy and safetensors (a throwaway venv), the
 # release build (CUDARC_CUDA_VERSION=13000 cargo build --release -p ragl --features cuda;
 # name the GPU driver's CUDA version when no toolkit is installed here), and
-# runs/squad-open/passages.jsonl and runs/realm/examples.jsonl (scripts/realm/common.sh).
+# runs/squad-open/passages.jsonl and runs/realm/examples.jsonl (scripts/reproduce/realm/common.sh).
 #   scripts/gpu/prepare.sh [DIR] [MODELS_DIR] [PYTHON]
 # Keep DIR out of git (echo /.gpu/ >> .git/info/exclude) and carry it with the call.
 set -euo pipefail

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
+# Usage: scripts/gpu/pretrain_check.sh [DIR] [STEPS] [CPU_STEPS] [MINUTES]   (docs/RESULTS.md: REALM speed, 4.59 steps/s on an H200)
 # GPU check for `ragl pretrain` (issue 5), run on a CUDA machine from a prepared folder:
 #   DIR/ragl-cuda         a release build with --features cuda (CUDARC_CUDA_VERSION=<driver
 #                         CUDA, e.g. 13000>, when no toolkit is installed where it is built)
 #   DIR/minilm-f16/       all-MiniLM-L6-v2 with its weights stored as f16 (loaded as f32)
 #   DIR/tiny-f16/         bert-tiny-mlm likewise
 #   DIR/passages.jsonl    runs/squad-open/passages.jsonl
-#   DIR/examples.jsonl    runs/realm/examples.jsonl (scripts/realm/common.sh prepare_examples)
+#   DIR/examples.jsonl    runs/realm/examples.jsonl (scripts/reproduce/realm/common.sh prepare_examples)
 # The measured config (configs/realm/squad-minilm-tiny.toml: MiniLM towers, bert-tiny reader,
-# k = 4 + the null document, batch 4) as in scripts/realm/refresh_speed.sh: a refresh every
+# k = 4 + the null document, batch 4) as in scripts/reproduce/realm/refresh_speed.sh: a refresh every
 # 10 steps in the background (async) or none (never), 20 held-out examples, evaluated at
 # the end only. Each variant runs on the GPU for STEPS steps and on this machine's CPU cores
 # for CPU_STEPS steps (without refresh only, unless CPU_VARIANTS="async never"), every run

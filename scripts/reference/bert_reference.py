@@ -1,3 +1,4 @@
+# Usage: python3 scripts/reference/bert_reference.py [--models ../shared/models]   (writes the parity fixture)
 """Reference outputs of HF transformers for ragl's BERT parity test.
 
 Writes crates/model/tests/fixtures/bert_reference.json from the checkpoints in

@@ -1,3 +1,4 @@
+# Usage: python3 scripts/reference/compare_qa.py --ragl BIN --data ../shared/data   (docs/RESULTS.md: QA metrics)
 """Compares `ragl eval qa --json` with the official evaluation code on every QA file in
 ../shared/data/qa, with perturbed predictions.
 

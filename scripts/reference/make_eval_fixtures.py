@@ -1,3 +1,4 @@
+# Usage: python3 scripts/reference/make_eval_fixtures.py   (with sacrebleu==2.6.0; writes crates/eval/tests/fixtures)
 """Writes crates/eval/tests/fixtures/{mt.hyp.txt, mt.ref2.txt, expected.json}.
 
 The reference text (mt.ref.txt) was written for ragl to exercise the corners of sacrebleu:

@@ -1,3 +1,4 @@
+# Usage: imported by compare_sacrebleu.py, make_eval_fixtures.py and scripts/bench/bleu_vs_sacrebleu.sh; not run on its own.
 """Seeded perturbation of reference text into a pseudo-hypothesis: drop, swap and replace
 words. Shared by the comparison scripts and the fixture generator."""
 import random
