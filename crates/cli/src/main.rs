@@ -7,19 +7,8 @@
 //! or a file that does not parse: the message names the file and the line).
 
 mod backend;
-mod corpus_cmd;
-mod embed_cmd;
-mod eval_cmd;
-mod index_cmd;
-mod knnmt_cmd;
-mod mask_cmd;
-mod mt_cmd;
+mod commands;
 mod plot;
-mod pretrain_cmd;
-mod qa_cmd;
-mod qa_train_cmd;
-mod quickstart;
-mod synth_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -37,48 +26,48 @@ struct Cli {
 enum Command {
     /// Score translations (BLEU, chrF) and answers (exact match, F1).
     #[command(subcommand)]
-    Eval(eval_cmd::EvalCommand),
+    Eval(commands::eval::EvalCommand),
     /// Run the main job on data it generates itself (no download; minutes on two cores).
-    Quickstart(quickstart::QuickstartArgs),
+    Quickstart(commands::quickstart::QuickstartArgs),
     /// Embed texts with a BERT checkpoint (JSONL in, .npy + .ids out).
-    Embed(embed_cmd::EmbedArgs),
+    Embed(commands::embed::EmbedArgs),
     /// Prepare a corpus: documents into passages.
     #[command(subcommand)]
-    Corpus(corpus_cmd::CorpusCommand),
+    Corpus(commands::corpus::CorpusCommand),
     /// Salient spans for REALM's masking.
     #[command(subcommand)]
-    Mask(mask_cmd::MaskCommand),
+    Mask(commands::mask::MaskCommand),
     /// Build, merge, inspect and audit retrieval indexes (exact, HNSW, BM25).
     #[command(subcommand)]
-    Index(index_cmd::IndexCommand),
+    Index(commands::index::IndexCommand),
     /// Retrieve the top-k passages for each query from an index.
-    Retrieve(index_cmd::RetrieveArgs),
+    Retrieve(commands::index::RetrieveArgs),
     /// Fuse retrieval runs (hybrid BM25 + dense) by reciprocal rank or normalised scores.
-    Fuse(index_cmd::FuseArgs),
+    Fuse(commands::index::FuseArgs),
     /// Train and run the translation model that kNN-MT builds on.
     #[command(subcommand)]
-    Mt(mt_cmd::MtCommand),
+    Mt(commands::mt::MtCommand),
     /// kNN-MT: build datastores from a translation model and decode with them.
     #[command(subcommand)]
-    Knnmt(knnmt_cmd::KnnmtCommand),
+    Knnmt(commands::knnmt::KnnmtCommand),
     /// REALM pretraining: retrieval-marginalised masked LM with an asynchronously refreshed
     /// index.
-    Pretrain(pretrain_cmd::PretrainArgs),
+    Pretrain(commands::pretrain::PretrainArgs),
     /// Fine-tune a query tower and span reader for open-domain QA over a fixed index.
-    FinetuneQa(qa_train_cmd::FinetuneArgs),
+    FinetuneQa(commands::finetune_qa::FinetuneArgs),
     /// Answer questions with a fine-tuned QA model: retrieve, read, best span.
-    PredictQa(qa_train_cmd::PredictArgs),
+    PredictQa(commands::finetune_qa::PredictArgs),
     /// QA data: seeded, article-stratified train/dev/test splits.
     #[command(subcommand)]
-    Qa(qa_cmd::QaCommand),
+    Qa(commands::qa::QaCommand),
     /// Draw a PNG line chart from CSV columns (training curves, sweeps, size curves).
     Plot(plot::PlotArgs),
     /// Seeded toy data made by ragl itself (the quickstart's world and translation pair).
     #[command(subcommand)]
-    Synth(synth_cmd::SynthCommand),
+    Synth(commands::synth::SynthCommand),
     /// BERT checkpoints: random initialisation for training from scratch.
     #[command(subcommand)]
-    Model(synth_cmd::ModelCommand),
+    Model(commands::synth::ModelCommand),
     /// Show the compute backend and run a small check on a device.
     Device(backend::DeviceArgs),
     /// Print a shell completion script (`ragl completions bash > ~/.local/share/bash-completion/completions/ragl`).
@@ -105,24 +94,24 @@ fn main() {
 
 fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Eval(c) => eval_cmd::run(c),
-        Command::Quickstart(a) => quickstart::run(a),
+        Command::Eval(c) => commands::eval::run(c),
+        Command::Quickstart(a) => commands::quickstart::run(a),
         Command::Device(a) => backend::run(a),
-        Command::Embed(a) => embed_cmd::run(a),
-        Command::Index(c) => index_cmd::run(c),
-        Command::Corpus(c) => corpus_cmd::run(c),
-        Command::Mask(c) => mask_cmd::run(c),
-        Command::Retrieve(a) => index_cmd::retrieve(a),
-        Command::Fuse(a) => index_cmd::fuse(a),
-        Command::Mt(c) => mt_cmd::run(c),
-        Command::Knnmt(c) => knnmt_cmd::run(c),
+        Command::Embed(a) => commands::embed::run(a),
+        Command::Index(c) => commands::index::run(c),
+        Command::Corpus(c) => commands::corpus::run(c),
+        Command::Mask(c) => commands::mask::run(c),
+        Command::Retrieve(a) => commands::index::retrieve(a),
+        Command::Fuse(a) => commands::index::fuse(a),
+        Command::Mt(c) => commands::mt::run(c),
+        Command::Knnmt(c) => commands::knnmt::run(c),
         Command::Plot(a) => plot::run(a),
-        Command::Qa(c) => qa_cmd::run(c),
-        Command::Pretrain(a) => pretrain_cmd::run(a),
-        Command::FinetuneQa(a) => qa_train_cmd::finetune_cmd(a),
-        Command::PredictQa(a) => qa_train_cmd::predict_cmd(a),
-        Command::Synth(c) => synth_cmd::run(c),
-        Command::Model(c) => synth_cmd::model(c),
+        Command::Qa(c) => commands::qa::run(c),
+        Command::Pretrain(a) => commands::pretrain::run(a),
+        Command::FinetuneQa(a) => commands::finetune_qa::finetune_cmd(a),
+        Command::PredictQa(a) => commands::finetune_qa::predict_cmd(a),
+        Command::Synth(c) => commands::synth::run(c),
+        Command::Model(c) => commands::synth::model(c),
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
             clap_complete::generate(shell, &mut Cli::command(), "ragl", &mut std::io::stdout());
@@ -141,37 +130,29 @@ pub fn run_args(args: &[String]) -> anyhow::Result<()> {
 
 /// 2 for bad input (what the user can fix in their files or flags), 1 otherwise.
 fn exit_code(e: &anyhow::Error) -> i32 {
+    // The first library error in the chain decides: each says whether it is bad input.
+    macro_rules! decide {
+        ($cause:expr, $($err:ty),*) => {
+            $(if let Some(c) = $cause.downcast_ref::<$err>() {
+                return if c.is_bad_input() { 2 } else { 1 };
+            })*
+        };
+    }
     for cause in e.chain() {
         if cause.downcast_ref::<BadInput>().is_some() {
             return 2;
         }
-        if let Some(c) = cause.downcast_ref::<ragl_core::Error>() {
-            return if c.is_bad_input() { 2 } else { 1 };
-        }
-        if let Some(c) = cause.downcast_ref::<ragl_model::Error>() {
-            return if c.is_bad_input() { 2 } else { 1 };
-        }
-        if let Some(c) = cause.downcast_ref::<ragl_index::Error>() {
-            return if c.is_bad_input() { 2 } else { 1 };
-        }
-        if let Some(c) = cause.downcast_ref::<ragl_retriever::Error>() {
-            return if c.is_bad_input() { 2 } else { 1 };
-        }
-        if let Some(c) = cause.downcast_ref::<ragl_knn::Error>() {
-            return if c.is_bad_input() { 2 } else { 1 };
-        }
-        if let Some(c) = cause.downcast_ref::<ragl_realm::Error>() {
-            return if c.is_bad_input() { 2 } else { 1 };
-        }
-        if let Some(c) = cause.downcast_ref::<ragl_mt::Error>() {
-            return if c.is_bad_input() { 2 } else { 1 };
-        }
-        if let Some(c) = cause.downcast_ref::<ragl_eval::Error>() {
-            return match c {
-                ragl_eval::Error::Core(c) if !c.is_bad_input() => 1,
-                _ => 2,
-            };
-        }
+        decide!(
+            cause,
+            ragl_core::Error,
+            ragl_model::Error,
+            ragl_index::Error,
+            ragl_retriever::Error,
+            ragl_knn::Error,
+            ragl_realm::Error,
+            ragl_mt::Error,
+            ragl_eval::Error
+        );
     }
     1
 }

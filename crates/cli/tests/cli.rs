@@ -256,7 +256,7 @@ fn last_line_without_newline_counts() {
 }
 
 fn shared() -> Option<PathBuf> {
-    ragl_core::shared::locate(env!("CARGO_MANIFEST_DIR"), "data/mt")
+    ragl_testkit::shared("data/mt")
 }
 
 #[test]

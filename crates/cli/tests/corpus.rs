@@ -33,8 +33,7 @@ fn s(p: &Path) -> &str {
 }
 
 fn tokenizer() -> Option<PathBuf> {
-    ragl_core::shared::locate(env!("CARGO_MANIFEST_DIR"), "models/bert-tiny-mlm")
-        .map(|d| d.join("models/bert-tiny-mlm"))
+    ragl_testkit::shared("models/bert-tiny-mlm").map(|d| d.join("models/bert-tiny-mlm"))
 }
 
 const DOCS: &str = "{\"id\":\"oil\",\"title\":\"1973 oil crisis\",\"text\":\"The 1973 oil crisis began in October 1973 when the members of the Organization of Arab Petroleum Exporting Countries proclaimed an oil embargo. By the end of the embargo in March 1974, the price of oil had risen from US$3 per barrel to nearly $12. The embargo caused an oil crisis with many effects on global politics.\"}\n{\"id\":\"copy\",\"title\":\"1973 oil crisis\",\"text\":\"The 1973 oil crisis began in October 1973 when the members of the Organization of Arab Petroleum Exporting Countries proclaimed an oil embargo. By the end of the embargo in March 1974, the price of oil had risen from US$3 per barrel to nearly $12. The embargo caused an oil crisis with many effects on global politics.\"}\n";

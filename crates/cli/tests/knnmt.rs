@@ -56,28 +56,14 @@ fn corpus(dir: &Path, pairs: usize) -> (String, String) {
 }
 
 fn tiny_model(dir: &Path, src: &str, tgt: &str) -> String {
-    let cfg = format!(
-        r#"
-[data]
-train = [{{ src = "{src}", tgt = "{tgt}" }}]
-vocab_size = 80
-min_frequency = 1
-[model]
-d_model = 32
-heads = 2
-ff = 64
-encoder_layers = 1
-decoder_layers = 1
-dropout = 0.0
-[train]
-max_tokens = 256
-lr = 3e-3
-warmup = 10
-max_steps = 15
-seed = 3
-dev_every = 0
-"#
-    );
+    let cfg = ragl_testkit::mt::TinyMt {
+        vocab_size: 80,
+        max_tokens: 256,
+        max_steps: 15,
+        seed: Some(3),
+        save_every: None,
+    }
+    .toml(Path::new(src), Path::new(tgt));
     let p = dir.join("c.toml");
     std::fs::write(&p, cfg).unwrap();
     let run = dir.join("run");

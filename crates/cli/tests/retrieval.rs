@@ -323,9 +323,7 @@ fn vector_indexes_search_exactly_and_refuse_damage() {
 
 #[test]
 fn dense_index_refuses_a_query_encoder_it_was_not_built_with() {
-    let Some(shared) =
-        ragl_core::shared::locate(env!("CARGO_MANIFEST_DIR"), "models/bert-tiny-mlm")
-    else {
+    let Some(shared) = ragl_testkit::shared("models/bert-tiny-mlm") else {
         return;
     };
     let (d, p, g) = fixture();

@@ -26,7 +26,6 @@ pub mod qa;
 pub mod read;
 pub mod rng;
 pub mod run;
-pub mod shared;
 pub mod text;
 
 pub use error::{Error, Result};

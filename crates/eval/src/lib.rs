@@ -14,6 +14,7 @@
 
 pub mod bleu;
 pub mod chrf;
+pub mod files;
 pub mod qa;
 pub mod qa_data;
 pub mod retrieval;
@@ -29,4 +30,14 @@ pub enum Error {
     /// Bad input that is not tied to one line (missing predictions, empty files...).
     #[error("{0}")]
     Format(String),
+}
+
+impl Error {
+    /// True when the user's input (not the machine) is at fault: the CLI exits with 2.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Error::Core(e) => e.is_bad_input(),
+            Error::Format(_) => true,
+        }
+    }
 }

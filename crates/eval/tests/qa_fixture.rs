@@ -69,7 +69,7 @@ fn missing_and_unknown_predictions_are_errors() {
 }
 
 fn shared() -> Option<PathBuf> {
-    ragl_core::shared::locate(env!("CARGO_MANIFEST_DIR"), "data/qa")
+    ragl_testkit::shared("data/qa")
 }
 
 #[test]

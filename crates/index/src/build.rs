@@ -372,3 +372,79 @@ pub fn shard_info(i: usize, n: usize, rows: usize) -> ShardInfo {
         first_row: shard_rows(i, n, rows).0,
     }
 }
+
+/// Builds an index of the vectors in a `.npy` file (`[rows, dim]` float32), with ids from
+/// the `.ids` file beside it (one per line, as `ragl embed` writes them) or the row numbers
+/// when there is none. Rows are streamed from the file through a block buffer, so a shard
+/// build holds one chunk in memory whatever the size of the file.
+pub fn build_from_npy(
+    out: &Path,
+    npy: &Path,
+    config: IndexConfig,
+    shard: Option<(usize, usize)>,
+    chunk_rows: usize,
+    threads: usize,
+    progress: impl FnMut(Stage, Progress) + Send,
+) -> Result<BuildSummary> {
+    let mut reader = ragl_core::npy::NpyReader::open(npy)?;
+    let (rows, dim) = (reader.rows, reader.cols);
+    if rows == 0 || dim == 0 {
+        return Err(Error::Mismatch(format!("{}: no vectors", npy.display())));
+    }
+    let ids = npy_ids(npy, rows)?;
+    let meta = IndexMeta {
+        index: config,
+        dim,
+        encoder: serde_json::Value::Null,
+        query_fingerprint: None,
+        source_sha256: ragl_core::manifest::sha256_file(npy)?,
+        shard: shard.map(|(i, n)| shard_info(i, n, rows)),
+    };
+    let spec = BuildSpec {
+        meta,
+        model_fingerprint: None,
+        chunk_rows,
+    };
+    let mut block: Vec<f32> = Vec::new();
+    let mut at = 0usize;
+    let source = ids.map(move |id| {
+        let id = id?;
+        if (at + 1) * dim > block.len() {
+            block = reader.next_rows(4096)?;
+            at = 0;
+        }
+        let v = block[at * dim..(at + 1) * dim].to_vec();
+        at += 1;
+        Ok((id, v))
+    });
+    build_dense(
+        out,
+        &spec,
+        source,
+        rows,
+        |rows: &[Vec<f32>]| Ok(rows.concat()),
+        threads,
+        progress,
+    )
+}
+
+/// The ids of a `.npy` file's rows: its `.ids` sibling, checked to have one per row, or
+/// the row numbers.
+fn npy_ids(npy: &Path, rows: usize) -> Result<Box<dyn Iterator<Item = Result<String>>>> {
+    use ragl_core::read::{Input, Lines};
+    let p = npy.with_extension("ids");
+    if !p.exists() {
+        return Ok(Box::new((0..rows).map(|i| Ok(i.to_string()))));
+    }
+    let input = Input::File(p.clone());
+    let n = Lines::open(&input)?.count();
+    if n != rows {
+        return Err(Error::Mismatch(format!(
+            "{}: {n} ids for {rows} vectors",
+            p.display()
+        )));
+    }
+    Ok(Box::new(
+        Lines::open(&input)?.map(|l| l.map(|l| l.text).map_err(Error::from)),
+    ))
+}

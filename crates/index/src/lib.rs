@@ -16,6 +16,7 @@
 //! or from a `.npy` a user made elsewhere).
 
 pub mod artifact;
+pub mod audit;
 pub mod bm25;
 pub mod build;
 pub mod error;

@@ -21,6 +21,7 @@
 
 pub mod combiner;
 pub mod datastore;
+pub mod sweep;
 
 use std::path::PathBuf;
 

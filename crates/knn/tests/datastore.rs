@@ -12,43 +12,15 @@ use ragl_knn::combiner::KnnMt;
 use ragl_knn::datastore::{self, BuildConfig, Datastore};
 use ragl_mt::beam::{BeamConfig, translate};
 use ragl_mt::train::{RunConfig, train};
-
-const DE: [&str; 4] = [
-    "ein hund läuft",
-    "eine katze schläft",
-    "zwei hunde spielen",
-    "ein mann isst",
-];
-const EN: [&str; 4] = ["a dog runs", "a cat sleeps", "two dogs play", "a man eats"];
+use ragl_testkit::mt::{DE, EN};
 
 fn tiny_model(dir: &Path, seed: u64) -> std::path::PathBuf {
-    let (s, t) = (dir.join("t.de"), dir.join("t.en"));
-    std::fs::write(&s, DE.join("\n") + "\n").unwrap();
-    std::fs::write(&t, EN.join("\n") + "\n").unwrap();
-    let text = format!(
-        r#"
-[data]
-train = [{{ src = "{}", tgt = "{}" }}]
-vocab_size = 60
-min_frequency = 1
-[model]
-d_model = 32
-heads = 2
-ff = 64
-encoder_layers = 1
-decoder_layers = 1
-dropout = 0.0
-[train]
-max_tokens = 64
-lr = 3e-3
-warmup = 10
-max_steps = 20
-seed = {seed}
-dev_every = 0
-"#,
-        s.display(),
-        t.display()
-    );
+    let (s, t) = ragl_testkit::mt::write_pair(dir, "t");
+    let text = ragl_testkit::mt::TinyMt {
+        seed: Some(seed),
+        ..Default::default()
+    }
+    .toml(&s, &t);
     let p = dir.join("c.toml");
     std::fs::write(&p, text).unwrap();
     let cfg = RunConfig::from_toml(&p).unwrap();

@@ -13,8 +13,7 @@ use serde_json::Value;
 type B = burn::backend::Flex;
 
 fn models() -> Option<PathBuf> {
-    ragl_core::shared::locate(env!("CARGO_MANIFEST_DIR"), "models/bert-tiny-mlm")
-        .map(|s| s.join("models"))
+    ragl_testkit::shared("models/bert-tiny-mlm").map(|s| s.join("models"))
 }
 
 fn fixture() -> Value {

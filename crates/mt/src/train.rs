@@ -537,40 +537,13 @@ mod tests {
     }
 
     fn fixture(dir: &Path) -> RunConfig {
-        let de = [
-            "ein hund läuft",
-            "eine katze schläft",
-            "zwei hunde spielen",
-            "ein mann isst",
-        ];
-        let en = ["a dog runs", "a cat sleeps", "two dogs play", "a man eats"];
-        let (s, t) = (dir.join("t.de"), dir.join("t.en"));
-        std::fs::write(&s, de.join("\n") + "\n").unwrap();
-        std::fs::write(&t, en.join("\n") + "\n").unwrap();
-        let text = format!(
-            r#"
-[data]
-train = [{{ src = "{}", tgt = "{}" }}]
-vocab_size = 60
-min_frequency = 1
-[model]
-d_model = 32
-heads = 2
-ff = 64
-encoder_layers = 1
-decoder_layers = 1
-dropout = 0.0
-[train]
-max_tokens = 64
-lr = 3e-3
-warmup = 10
-max_steps = 60
-save_every = 30
-dev_every = 0
-"#,
-            s.display(),
-            t.display()
-        );
+        let (s, t) = ragl_testkit::mt::write_pair(dir, "t");
+        let text = ragl_testkit::mt::TinyMt {
+            max_steps: 60,
+            save_every: Some(30),
+            ..Default::default()
+        }
+        .toml(&s, &t);
         let p = dir.join("c.toml");
         std::fs::write(&p, text).unwrap();
         RunConfig::from_toml(&p).unwrap()

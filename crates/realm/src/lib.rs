@@ -34,6 +34,34 @@ pub enum Error {
     Model(#[from] ragl_model::Error),
     #[error(transparent)]
     Reader(#[from] ragl_reader::Error),
+    #[error(transparent)]
+    Eval(#[from] ragl_eval::Error),
+    #[error(transparent)]
+    Index(#[from] ragl_index::Error),
+    /// A run config that does not parse or asks for something inconsistent.
+    #[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Config {
+        path: std::path::PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
+    /// Weights, optimiser state or a checkpoint's record that could not be written.
+    #[error("saving {}: {message}", path.display())]
+    Save {
+        path: std::path::PathBuf,
+        message: String,
+    },
+    /// A checkpoint or model directory whose records do not load (damaged, or written by
+    /// another model shape).
+    #[error("{}: {message}", path.display())]
+    Load {
+        path: std::path::PathBuf,
+        message: String,
+    },
+    /// A background worker (the index refresher) that stopped or could not start.
+    #[error("{0}")]
+    Worker(String),
+    /// Inputs that do not fit together (vocabularies, sizes, examples and passages).
     #[error("{0}")]
     Mismatch(String),
 }
@@ -44,7 +72,32 @@ impl Error {
             Error::Core(e) => e.is_bad_input(),
             Error::Model(e) => e.is_bad_input(),
             Error::Reader(e) => e.is_bad_input(),
-            Error::Mismatch(_) => true,
+            Error::Eval(e) => e.is_bad_input(),
+            Error::Index(e) => e.is_bad_input(),
+            Error::Config { .. } | Error::Load { .. } | Error::Mismatch(_) => true,
+            Error::Save { .. } | Error::Worker(_) => false,
+        }
+    }
+
+    pub(crate) fn config(path: &std::path::Path, message: impl Into<String>) -> Self {
+        Error::Config {
+            path: path.to_path_buf(),
+            line: None,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn save(path: &std::path::Path, e: impl std::fmt::Display) -> Self {
+        Error::Save {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        }
+    }
+
+    pub(crate) fn load(path: &std::path::Path, e: impl std::fmt::Display) -> Self {
+        Error::Load {
+            path: path.to_path_buf(),
+            message: e.to_string(),
         }
     }
 }

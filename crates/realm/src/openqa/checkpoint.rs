@@ -127,7 +127,7 @@ fn stage_model<B: Backend>(
     model
         .clone()
         .save_file(staging.join("model"), &Recorder::new())
-        .map_err(|e| Error::Mismatch(format!("saving {}: {e}", staging.display())))?;
+        .map_err(|e| Error::save(staging, e))?;
     let mut m = ragl_core::manifest::Manifest::new(kind, FORMAT_VERSION);
     m.config = serde_json::to_value(meta).expect("meta serialises");
     m.counts
@@ -178,7 +178,7 @@ pub(crate) fn save_checkpoint<B: AutodiffBackend, O: Optimizer<OpenQa<B>, B>>(
     let mut m = stage_model(model, meta, &staging, CKPT_KIND)?;
     Recorder::new()
         .record(optim.to_record(), staging.join(OPTIM))
-        .map_err(|e| Error::Mismatch(format!("saving {}: {e}", staging.display())))?;
+        .map_err(|e| Error::save(&staging, e))?;
     m.add_file(&staging, "optim.mpk")?;
     m.config = serde_json::to_value(CkptConfig {
         meta: meta.clone(),
@@ -197,15 +197,15 @@ pub(crate) fn load_checkpoint<B: AutodiffBackend, O: Optimizer<OpenQa<B>, B>>(
 ) -> Result<(OpenQa<B>, O, CkptState)> {
     let m = ragl_core::manifest::Manifest::open_checked(dir, CKPT_KIND, FORMAT_VERSION, None)?;
     m.verify_files(dir)?;
-    let c: CkptConfig = serde_json::from_value(m.config.clone())
-        .map_err(|e| Error::Mismatch(format!("{}: {e}", dir.display())))?;
+    let c: CkptConfig =
+        serde_json::from_value(m.config.clone()).map_err(|e| Error::load(dir, e))?;
     let rec = Recorder::new();
     let model = skeleton::<B>(&c.meta, device)
         .load_file(dir.join("model"), &rec, device)
-        .map_err(|e| Error::Mismatch(format!("{}: {e}", dir.display())))?;
+        .map_err(|e| Error::load(dir, e))?;
     let orec = rec
         .load(dir.join(OPTIM), device)
-        .map_err(|e| Error::Mismatch(format!("{}: {e}", dir.display())))?;
+        .map_err(|e| Error::load(dir, e))?;
     Ok((model, optim.load_record(orec), c.state))
 }
 
@@ -220,10 +220,10 @@ pub(crate) fn resumable_part(c: &FinetuneConfig) -> serde_json::Value {
 pub fn load<B: Backend>(dir: &Path, device: &B::Device) -> Result<Loaded<B>> {
     let m = ragl_core::manifest::Manifest::open_checked(dir, KIND, FORMAT_VERSION, None)?;
     m.verify_files(dir)?;
-    let meta: QaModelMeta = serde_json::from_value(m.config.clone())
-        .map_err(|e| Error::Mismatch(format!("{}: {e}", dir.display())))?;
+    let meta: QaModelMeta =
+        serde_json::from_value(m.config.clone()).map_err(|e| Error::load(dir, e))?;
     let model = skeleton::<B>(&meta, device)
         .load_file(dir.join("model"), &Recorder::new(), device)
-        .map_err(|e| Error::Mismatch(format!("{}: {e}", dir.join(WEIGHTS).display())))?;
+        .map_err(|e| Error::load(&dir.join(WEIGHTS), e))?;
     finish_load(model, meta)
 }

@@ -121,7 +121,11 @@ impl FinetuneConfig {
                 .span()
                 .map(|s| text[..s.start].lines().count().max(1))
                 .unwrap_or(0);
-            Error::Mismatch(format!("{}:{line}: {}", path.display(), e.message()))
+            Error::Config {
+                path: path.to_path_buf(),
+                line: Some(line),
+                message: e.message().to_string(),
+            }
         })
     }
 }

@@ -49,9 +49,8 @@ pub struct FinetuneSummary {
 
 fn read_questions(path: &Path) -> Result<Vec<QaExample>> {
     let input = Input::from_arg(path);
-    let format = ragl_eval::qa_data::GoldFormat::detect(&input)
-        .map_err(|e| Error::Mismatch(e.to_string()))?;
-    ragl_eval::qa_data::read_gold(&input, format).map_err(|e| Error::Mismatch(e.to_string()))
+    let format = ragl_eval::qa_data::GoldFormat::detect(&input)?;
+    Ok(ragl_eval::qa_data::read_gold(&input, format)?)
 }
 
 /// Fine-tunes from `cfg` into `run_dir` (`config.json`, `metrics.csv`, `best/`,
@@ -66,8 +65,7 @@ pub fn finetune<B: AutodiffBackend>(
     let t0 = Instant::now();
     let t = &cfg.train;
     B::seed(device, t.seed);
-    let index =
-        ragl_index::Index::open(&cfg.data.index).map_err(|e| Error::Mismatch(e.to_string()))?;
+    let index = ragl_index::Index::open(&cfg.data.index)?;
     let passages = passages_by_row(&cfg.data.passages, &index)?;
     let train = read_questions(&cfg.data.train)?;
     let mut dev = read_questions(&cfg.data.dev)?;

@@ -177,7 +177,6 @@ pub fn retrieve<B: Backend>(
     let items: Vec<(String, Option<String>)> =
         questions.iter().map(|q| (q.to_string(), None)).collect();
     let encs = ctx.query_tokenizer.encode(&items)?;
-    let mismatch = |e: ragl_index::Error| crate::Error::Mismatch(e.to_string());
     let (hits, vectors) = if ctx.k == 0 {
         (vec![Vec::new(); questions.len()], None)
     } else if ctx.index.is_dense() {
@@ -194,17 +193,13 @@ pub fn retrieve<B: Backend>(
             .convert::<f32>()
             .to_vec()
             .expect("f32");
-        let hits = ctx
-            .index
-            .search_vectors(&q, ctx.k, ragl_index::artifact::SearchMode::Default)
-            .map_err(mismatch)?;
+        let hits =
+            ctx.index
+                .search_vectors(&q, ctx.k, ragl_index::artifact::SearchMode::Default)?;
         (hits, Some(vectors))
     } else {
         let texts: Vec<String> = questions.iter().map(|q| q.to_string()).collect();
-        (
-            ctx.index.search_text(&texts, ctx.k).map_err(mismatch)?,
-            None,
-        )
+        (ctx.index.search_text(&texts, ctx.k)?, None)
     };
     let mut out = Vec::with_capacity(questions.len());
     let mut rows = Vec::with_capacity(questions.len());

@@ -138,8 +138,7 @@ fn predict_chunk<B: Backend>(
 pub fn exact_match(preds: &[Prediction], exs: &[QaExample]) -> Result<f64> {
     let mut correct = 0usize;
     for (p, e) in preds.iter().zip(exs) {
-        let gold =
-            ragl_eval::qa_data::gold_answers(e).map_err(|e| Error::Mismatch(e.to_string()))?;
+        let gold = ragl_eval::qa_data::gold_answers(e)?;
         if gold.score(&p.text).0 {
             correct += 1;
         }

@@ -44,10 +44,10 @@ pub(crate) fn save_checkpoint<B: AutodiffBackend, O: Optimizer<Realm<B>, B>>(
     model
         .clone()
         .save_file(staging.join("model"), &rec)
-        .map_err(|e| Error::Mismatch(format!("saving {}: {e}", staging.display())))?;
+        .map_err(|e| Error::save(&staging, e))?;
     for (o, name) in optims.into_iter().zip(OPTIM_FILES) {
         rec.record(o.to_record(), staging.join(name))
-            .map_err(|e| Error::Mismatch(format!("saving {}: {e}", staging.display())))?;
+            .map_err(|e| Error::save(&staging, e))?;
     }
     let bytes: Vec<u8> = snap.vectors.iter().flat_map(|x| x.to_le_bytes()).collect();
     std::fs::write(staging.join("index.f32"), bytes)
@@ -74,18 +74,18 @@ pub(crate) fn load_checkpoint<B: AutodiffBackend, O: Optimizer<Realm<B>, B>>(
 ) -> Result<Loaded<B, O>> {
     let m = ragl_core::manifest::Manifest::open_checked(dir, CKPT_KIND, CKPT_VERSION, None)?;
     m.verify_files(dir)?;
-    let state: CkptState = serde_json::from_value(m.config.clone())
-        .map_err(|e| Error::Mismatch(format!("{}: {e}", dir.display())))?;
+    let state: CkptState =
+        serde_json::from_value(m.config.clone()).map_err(|e| Error::load(dir, e))?;
     let skeleton = skeleton::<B>(&state.configs, device);
     let rec = Recorder::new();
     let model = skeleton
         .load_file(dir.join("model"), &rec, device)
-        .map_err(|e| Error::Mismatch(format!("{}: {e}", dir.display())))?;
+        .map_err(|e| Error::load(dir, e))?;
     let mut loaded = Vec::with_capacity(2);
     for (o, name) in optims.into_iter().zip(OPTIM_FILES) {
         let orec = rec
             .load(dir.join(name), device)
-            .map_err(|e| Error::Mismatch(format!("{}: {e}", dir.display())))?;
+            .map_err(|e| Error::load(dir, e))?;
         loaded.push(o.load_record(orec));
     }
     let optims: [O; 2] = loaded.try_into().map_err(|_| ()).expect("two optimisers");

@@ -257,43 +257,48 @@ impl PretrainConfig {
                 .span()
                 .map(|s| text[..s.start].lines().count().max(1))
                 .unwrap_or(0);
-            Error::Mismatch(format!("{}:{line}: {}", path.display(), e.message()))
+            Error::Config {
+                path: path.to_path_buf(),
+                line: Some(line),
+                message: e.message().to_string(),
+            }
         })?;
         if cfg.model.retrieval != Retrieval::None && cfg.model.k == 0 {
-            return Err(Error::Mismatch(format!(
-                "{}: model.k must be at least 1 with retrieval (use retrieval = \"none\" for no documents)",
-                path.display()
-            )));
+            return Err(Error::config(
+                path,
+                "model.k must be at least 1 with retrieval (use retrieval = \"none\" for no documents)",
+            ));
         }
         if cfg.model.retrieval == Retrieval::None && !cfg.model.null_doc {
-            return Err(Error::Mismatch(format!(
-                "{}: retrieval = \"none\" needs the null document",
-                path.display()
-            )));
+            return Err(Error::config(
+                path,
+                "retrieval = \"none\" needs the null document",
+            ));
         }
         let t = &cfg.train;
         if !(t.lr >= 0.0 && t.reader_lr.unwrap_or(t.lr) > 0.0) {
-            return Err(Error::Mismatch(format!(
-                "{}: train.lr must be ≥ 0 (0 freezes the towers) and the reader's learning rate (train.reader_lr, else train.lr) > 0",
-                path.display()
-            )));
+            return Err(Error::config(
+                path,
+                "train.lr must be ≥ 0 (0 freezes the towers) and the reader's learning rate (train.reader_lr, else train.lr) > 0",
+            ));
         }
         let r = &cfg.refresh;
         if r.swap_after > 0
             && (r.mode != RefreshMode::Async || r.swap_after < 2 || r.swap_after > r.every)
         {
-            return Err(Error::Mismatch(format!(
-                "{}: refresh.swap_after = {} needs mode = \"async\" and 2 ≤ swap_after ≤ every ({}): the snapshot after step S is taken as step S + 1 begins",
-                path.display(),
-                r.swap_after,
-                r.every
-            )));
+            return Err(Error::config(
+                path,
+                format!(
+                    "refresh.swap_after = {} needs mode = \"async\" and 2 ≤ swap_after ≤ every ({}): the snapshot after step S is taken as step S + 1 begins",
+                    r.swap_after, r.every
+                ),
+            ));
         }
         if t.freeze_doc && cfg.refresh.every > 0 {
-            return Err(Error::Mismatch(format!(
-                "{}: train.freeze_doc keeps the index exact: set [refresh] every = 0",
-                path.display()
-            )));
+            return Err(Error::config(
+                path,
+                "train.freeze_doc keeps the index exact: set [refresh] every = 0",
+            ));
         }
         Ok(cfg)
     }

@@ -97,7 +97,7 @@ impl<B: Backend> Refresher<B> {
 }
 
 fn stopped() -> Error {
-    Error::Mismatch("the refresh thread stopped".into())
+    Error::Worker("the refresh thread stopped".into())
 }
 
 pub(crate) fn spawn_refresher<B: Backend>(
@@ -119,7 +119,7 @@ where
                 .num_threads(n)
                 .thread_name(|i| format!("ragl-refresh-{i}"))
                 .build()
-                .map_err(|e| Error::Mismatch(format!("refresh.threads = {n}: {e}")))?,
+                .map_err(|e| Error::Worker(format!("refresh.threads = {n}: {e}")))?,
         ),
     };
     let batch = r.batch_size;

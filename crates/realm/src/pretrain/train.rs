@@ -110,8 +110,8 @@ where
     let ckpt_dir = run_dir.join("checkpoint");
     if ckpt_dir.exists() {
         let old = std::fs::read(&cfg_path).map_err(|e| ragl_core::Error::io(&cfg_path, e))?;
-        let old: PretrainConfig = serde_json::from_slice(&old)
-            .map_err(|e| Error::Mismatch(format!("{}: {e}", cfg_path.display())))?;
+        let old: PretrainConfig =
+            serde_json::from_slice(&old).map_err(|e| Error::load(&cfg_path, e))?;
         if old.data != cfg.data
             || old.model != cfg.model
             || old.refresh != cfg.refresh

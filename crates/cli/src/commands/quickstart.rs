@@ -22,11 +22,11 @@ use ragl_eval::chrf::{Chrf, ChrfConfig};
 use ragl_eval::qa::score_all;
 use ragl_eval::qa_data::{PredKey, align, gold_answers};
 
-const HYP: &str = include_str!("../../../data/sample/mt.hyp.en");
-const REF: &str = include_str!("../../../data/sample/mt.ref.en");
-const REF2: &str = include_str!("../../../data/sample/mt.ref2.en");
-const QA_GOLD: &str = include_str!("../../../data/sample/qa.gold.jsonl");
-const QA_PRED: &str = include_str!("../../../data/sample/qa.pred.jsonl");
+const HYP: &str = include_str!("../../../../data/sample/mt.hyp.en");
+const REF: &str = include_str!("../../../../data/sample/mt.ref.en");
+const REF2: &str = include_str!("../../../../data/sample/mt.ref2.en");
+const QA_GOLD: &str = include_str!("../../../../data/sample/qa.gold.jsonl");
+const QA_PRED: &str = include_str!("../../../../data/sample/qa.pred.jsonl");
 
 /// Written into the run directory; a directory holding it may be replaced by a new run.
 const MARKER: &str = "quickstart.json";
@@ -444,14 +444,14 @@ warmup = 15
         ],
     )?;
     let ks = [1usize, 2, 3, 5, 10, 20];
-    let recall_dense = crate::eval_cmd::recall_report(
+    let recall_dense = ragl_eval::files::recall_report(
         Path::new(&test),
         None,
         Path::new(&run_dense),
         Path::new(&passages),
         &ks,
     )?;
-    let recall_bm25 = crate::eval_cmd::recall_report(
+    let recall_bm25 = ragl_eval::files::recall_report(
         Path::new(&test),
         None,
         Path::new(&run_bm25),
@@ -568,8 +568,8 @@ patience = 0
             cmd(&["eval", "qa", "--gold", &test, "--pred", &pred_cb]),
         ],
     )?;
-    let (em_ret, _) = crate::eval_cmd::qa_score(Path::new(&test), None, Path::new(&pred_ret))?;
-    let (em_cb, _) = crate::eval_cmd::qa_score(Path::new(&test), None, Path::new(&pred_cb))?;
+    let (em_ret, _) = ragl_eval::files::qa_score(Path::new(&test), None, Path::new(&pred_ret))?;
+    let (em_cb, _) = ragl_eval::files::qa_score(Path::new(&test), None, Path::new(&pred_cb))?;
 
     // ---- kNN-MT.
     let mt_cfg = q.write(

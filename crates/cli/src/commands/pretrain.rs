@@ -73,7 +73,7 @@ where
             }
         },
         |e| {
-            crate::mt_cmd::say(
+            crate::commands::mt::say(
                 &bar,
                 format!(
                     "step {}: held-out ({} examples) loss {:.3}, token accuracy {:.2}% (null document only {:.2}%), span accuracy {:.2}% (null {:.2}%), utility {:.3}, RU of the top document {:.3}; the span is in a retrieved document for {:.1}% (the first one {:.1}%, any passage {:.1}%); RU of a retrieved document that holds the span {:.3}, of one that does not {:.3}; p(∅|x) {:.3}, p(z|x) on documents that hold the span {:.3}",

@@ -91,7 +91,7 @@ fn run_finetune<B: Backend>(a: &FinetuneArgs, device: B::Device) -> Result<()> {
         bar.set_position(r.step);
         if let Some(em) = r.dev_em {
             last_dev = format!("dev EM {em:.2}");
-            crate::mt_cmd::say(&bar, format!("step {}: dev EM {em:.2}", r.step));
+            crate::commands::mt::say(&bar, format!("step {}: dev EM {em:.2}", r.step));
         }
         bar.set_message(format!("loss {:.3} {last_dev}", r.loss));
     })?;

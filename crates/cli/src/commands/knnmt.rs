@@ -12,14 +12,13 @@ use ragl_index::artifact::IndexConfig;
 use ragl_index::build::Stage;
 use ragl_index::hnsw::HnswConfig;
 use ragl_index::{Dtype, Metric};
-use ragl_knn::KnnHook;
-use ragl_knn::combiner::KnnMt;
 use ragl_knn::datastore::{self, BuildConfig, Datastore};
-use ragl_mt::beam::{NoHook, StepHook};
+use ragl_knn::sweep::{self, Run, Setting};
+use ragl_mt::beam::NoHook;
 use ragl_mt::checkpoint::MtModel;
 
 use crate::backend::DeviceSpec;
-use crate::mt_cmd::BeamArgs;
+use crate::commands::mt::BeamArgs;
 
 #[derive(clap::Subcommand)]
 pub enum KnnmtCommand {
@@ -218,7 +217,7 @@ fn build<B: Backend>(a: &BuildArgs, device: B::Device) -> Result<()> {
     let shard = a
         .shard
         .as_deref()
-        .map(crate::index_cmd::parse_shard)
+        .map(crate::commands::index::parse_shard)
         .transpose()?;
     if shard.is_some() && (a.kind != "exact" || a.keys != "f32") {
         crate::bad_input!(
@@ -276,79 +275,6 @@ fn merge(a: &MergeArgs) -> Result<()> {
     Ok(())
 }
 
-struct Run {
-    hyps: Vec<String>,
-    bleu: f64,
-    secs: f64,
-    tokens: usize,
-    /// Decoder rows scored (hypotheses × steps): the unit of work shared by both systems,
-    /// whatever lengths their outputs have.
-    rows: u64,
-}
-
-impl Run {
-    /// Microseconds per decoder row (one hypothesis advanced one step).
-    fn us_per_row(&self) -> f64 {
-        self.secs * 1e6 / self.rows.max(1) as f64
-    }
-}
-
-/// Counts the decoder rows that pass through a hook.
-struct Counted<'a> {
-    inner: &'a mut dyn StepHook,
-    rows: u64,
-}
-
-impl StepHook for Counted<'_> {
-    fn wants_hidden(&self) -> bool {
-        self.inner.wants_hidden()
-    }
-    fn adjust(&mut self, hidden: &[f32], d: usize, log_probs: &mut [f32], vocab: usize) {
-        self.rows += (log_probs.len() / vocab.max(1)) as u64;
-        self.inner.adjust(hidden, d, log_probs, vocab);
-    }
-}
-
-fn decode<B: Backend>(
-    m: &MtModel<B>,
-    src: &[Vec<u32>],
-    refs: &[String],
-    beam: &ragl_mt::beam::BeamConfig,
-    hook: &mut dyn StepHook,
-    label: &str,
-) -> Result<Run> {
-    let bar = ProgressBar::new(src.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template(&format!("{{spinner}} {label} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} sentences  ETA {{eta}}"))
-            .expect("template"),
-    );
-    let mut counted = Counted {
-        inner: hook,
-        rows: 0,
-    };
-    let t = Instant::now();
-    let out =
-        ragl_mt::beam::translate_ids(&m.model, src, beam, &mut counted, |n| bar.inc(n as u64));
-    let secs = t.elapsed().as_secs_f64();
-    let rows = counted.rows;
-    bar.finish_and_clear();
-    let tokens = out.iter().map(|o| o.len() + 1).sum();
-    let hyps: Vec<String> = out
-        .iter()
-        .map(|o| m.vocab.decode(o))
-        .collect::<ragl_mt::Result<_>>()?;
-    let bleu = Bleu::new(BleuConfig::default())
-        .corpus_score(&hyps, &[refs.to_vec()])
-        .score;
-    Ok(Run {
-        hyps,
-        bleu,
-        secs,
-        tokens,
-        rows,
-    })
-}
-
 fn eval<B: Backend>(a: &EvalArgs, device: B::Device) -> Result<()> {
     let beam = a.beam.config()?;
     let m = load::<B>(&a.model, &device)?;
@@ -385,38 +311,43 @@ fn eval<B: Backend>(a: &EvalArgs, device: B::Device) -> Result<()> {
         ds.index.meta.index.name(),
         beam.beam
     );
+    let bar = |label: &str, n: usize| {
+        let bar = ProgressBar::new(n as u64);
+        bar.set_style(
+            ProgressStyle::with_template(&format!("{{spinner}} {label} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} sentences  ETA {{eta}}"))
+                .expect("template"),
+        );
+        bar
+    };
     let base = if a.no_base {
         None
     } else {
-        Some(decode(&m, &src, &refs, &beam, &mut NoHook, "base")?)
+        let b = bar("base", src.len());
+        let r = sweep::decode(&m, &src, &refs, &beam, &mut NoHook, |n| b.inc(n as u64))?;
+        b.finish_and_clear();
+        Some(r)
     };
-    let settings: Vec<(usize, f32, f32)> = if a.sweep {
-        let mut v = Vec::new();
-        for &k in &a.ks {
-            for &l in &a.lambdas {
-                for &t in &a.temperatures {
-                    v.push((k, l, t));
-                }
-            }
-        }
-        v
+    let settings = if a.sweep {
+        Setting::grid(&a.ks, &a.lambdas, &a.temperatures)
     } else {
-        vec![(a.k, a.lambda, a.temperature)]
+        vec![Setting {
+            k: a.k,
+            lambda: a.lambda,
+            temperature: a.temperature,
+        }]
     };
+    let mut runs = Vec::with_capacity(settings.len());
     let mut rows = Vec::new();
-    let mut scores: Vec<f64> = Vec::with_capacity(settings.len());
-    let mut best: Option<(Run, (usize, f32, f32), f64)> = None;
-    for &(k, lambda, temperature) in &settings {
-        let mut hook = KnnHook::new(
-            &ds,
+    for &st in &settings {
+        let Setting {
             k,
-            KnnMt {
-                lambda,
-                temperature,
-            },
-        );
-        let r = decode(&m, &src, &refs, &beam, &mut hook, "kNN-MT")?;
-        let search = hook.search_secs;
+            lambda,
+            temperature,
+        } = st;
+        let b = bar("kNN-MT", src.len());
+        let r = sweep::decode_knn(&m, &ds, &src, &refs, &beam, st, |n| b.inc(n as u64))?;
+        b.finish_and_clear();
+        let search = r.search_secs;
         match &base {
             Some(base) => eprintln!(
                 "k {k:>3}  λ {lambda:.2}  T {temperature:>6.1}  BLEU {:.2}  ({:+.2})  {:.1}s; per decoder row {:.2}× base (search {:.1}s)",
@@ -431,18 +362,16 @@ fn eval<B: Backend>(a: &EvalArgs, device: B::Device) -> Result<()> {
                 r.bleu, r.secs, search
             ),
         }
-        scores.push(r.bleu);
         rows.push(serde_json::json!({
             "k": k, "lambda": lambda, "temperature": temperature, "bleu": r.bleu,
             "secs": r.secs, "search_secs": search, "tokens": r.tokens, "rows": r.rows,
         }));
-        if best.as_ref().is_none_or(|b| r.bleu > b.0.bleu) {
-            best = Some((r, (k, lambda, temperature), search));
-        }
+        runs.push(r);
     }
     if let (Some(p), Some(base)) = (&a.plot, &base) {
         let mut series: Vec<crate::plot::Series> = Vec::new();
-        for (&(k, l, t), &bleu) in settings.iter().zip(&scores) {
+        for (st, r) in settings.iter().zip(&runs) {
+            let (k, l, t, bleu) = (st.k, st.lambda, st.temperature, r.bleu);
             let name = format!("kNN-MT k={k} T={t}");
             match series.iter_mut().find(|s| s.name == name) {
                 Some(s) => s.points.push((l as f64, bleu)),
@@ -452,7 +381,7 @@ fn eval<B: Backend>(a: &EvalArgs, device: B::Device) -> Result<()> {
                 }),
             }
         }
-        let xs: Vec<f64> = settings.iter().map(|s| s.1 as f64).collect();
+        let xs: Vec<f64> = settings.iter().map(|s| s.lambda as f64).collect();
         let (lo, hi) = xs
             .iter()
             .fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
@@ -475,7 +404,15 @@ fn eval<B: Backend>(a: &EvalArgs, device: B::Device) -> Result<()> {
         )?;
         eprintln!("wrote {}", p.display());
     }
-    let (knn, (k, lambda, temperature), _) = best.expect("at least one setting");
+    let i = sweep::best(&runs).expect("at least one setting");
+    let (
+        knn,
+        Setting {
+            k,
+            lambda,
+            temperature,
+        },
+    ) = (&runs[i], settings[i]);
     let sig = Bleu::new(BleuConfig::default()).signature(1).to_string();
     println!(
         "{:<10} {:>8} {:>10} {:>12} {:>14}",
@@ -493,7 +430,7 @@ fn eval<B: Backend>(a: &EvalArgs, device: B::Device) -> Result<()> {
     if let Some(base) = &base {
         line("base", base);
     }
-    line("kNN-MT", &knn);
+    line("kNN-MT", knn);
     match &base {
         Some(base) => println!(
             "kNN-MT − base: {:+.2} BLEU; time {:.2}× base over the same sentences, {:.2}× per decoder row (k {k}, λ {lambda}, T {temperature}); {sig}",

@@ -10,16 +10,17 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use ragl_core::read::Input;
 use ragl_core::run::{RunFormat, write_entry};
-use ragl_index::artifact::{IndexConfig, IndexMeta, SearchMode, read_meta};
+use ragl_index::artifact::{IndexConfig, SearchMode, read_meta};
+use ragl_index::audit::Audit;
 use ragl_index::bm25::Bm25Config;
-use ragl_index::build::{BuildSpec, Stage, shard_info};
+use ragl_index::build::Stage;
 use ragl_index::hnsw::HnswConfig;
 use ragl_index::{Dtype, Index, Metric};
 use ragl_retriever::corpus::{CorpusBuild, DocTower, build_bm25_index, build_dense_index};
 use ragl_retriever::queries::{Query, read_queries};
 use ragl_retriever::search::{Retriever, recorded_encoder, recorded_query_encoder};
 
-use crate::embed_cmd::{EncoderArgs, load_encoder};
+use crate::commands::embed::{EncoderArgs, load_encoder};
 
 #[derive(Subcommand)]
 pub enum IndexCommand {
@@ -286,7 +287,15 @@ fn build(a: BuildArgs) -> Result<()> {
         if matches!(config, IndexConfig::Bm25 { .. }) {
             crate::bad_input!("a BM25 index is built from --passages, not vectors");
         }
-        let s = build_from_vectors(&a, v, config, shard)?;
+        let s = ragl_index::build::build_from_npy(
+            &a.out,
+            v,
+            config,
+            shard,
+            a.chunk_rows,
+            a.kind.graph_threads(),
+            stage_bars(),
+        )?;
         eprintln!(
             "indexed {} vectors in {:.1}s → {}",
             s.rows,
@@ -348,71 +357,6 @@ fn build(a: BuildArgs) -> Result<()> {
 }
 
 /// Streams the ids of `path.ids` if present, else numbers the rows; checks the count.
-fn ids_for(npy: &Path, rows: usize) -> Result<Box<dyn Iterator<Item = ragl_core::Result<String>>>> {
-    let p = npy.with_extension("ids");
-    if !p.exists() {
-        return Ok(Box::new((0..rows).map(|i| Ok(i.to_string()))));
-    }
-    let input = Input::File(p.clone());
-    let n = ragl_core::read::Lines::open(&input)?.count();
-    if n != rows {
-        crate::bad_input!("{}: {n} ids for {rows} vectors", p.display());
-    }
-    Ok(Box::new(
-        ragl_core::read::Lines::open(&input)?.map(|l| l.map(|l| l.text)),
-    ))
-}
-
-fn build_from_vectors(
-    a: &BuildArgs,
-    npy: &Path,
-    config: IndexConfig,
-    shard: Option<(usize, usize)>,
-) -> Result<ragl_index::build::BuildSummary> {
-    let mut reader = ragl_core::npy::NpyReader::open(npy)?;
-    let (rows, dim) = (reader.rows, reader.cols);
-    if rows == 0 || dim == 0 {
-        crate::bad_input!("{}: no vectors", npy.display());
-    }
-    let ids = ids_for(npy, rows)?;
-    let meta = IndexMeta {
-        index: config,
-        dim,
-        encoder: serde_json::Value::Null,
-        query_fingerprint: None,
-        source_sha256: ragl_core::manifest::sha256_file(npy)?,
-        shard: shard.map(|(i, n)| shard_info(i, n, rows)),
-    };
-    let spec = BuildSpec {
-        meta,
-        model_fingerprint: None,
-        chunk_rows: a.chunk_rows,
-    };
-    // Rows are streamed from the file through a block buffer, so a shard build holds one
-    // chunk in memory whatever the size of the file.
-    let mut block: Vec<f32> = Vec::new();
-    let mut at = 0usize;
-    let source = ids.map(move |id| {
-        let id = id?;
-        if (at + 1) * dim > block.len() {
-            block = reader.next_rows(4096)?;
-            at = 0;
-        }
-        let v = block[at * dim..(at + 1) * dim].to_vec();
-        at += 1;
-        Ok((id, v))
-    });
-    Ok(ragl_index::build::build_dense(
-        &a.out,
-        &spec,
-        source,
-        rows,
-        |rows: &[Vec<f32>]| Ok(rows.concat()),
-        a.kind.graph_threads(),
-        stage_bars(),
-    )?)
-}
-
 fn merge(a: MergeArgs) -> Result<()> {
     let config = a.kind.config()?;
     let t = Instant::now();
@@ -495,51 +439,36 @@ fn info(a: InfoArgs) -> Result<()> {
 
 fn audit(a: AuditArgs) -> Result<()> {
     let idx = Index::open(&a.index)?;
-    let IndexConfig::Hnsw { hnsw, metric } = idx.meta.index else {
-        crate::bad_input!(
-            "{} is not an HNSW index: nothing to audit",
-            a.index.display()
-        );
-    };
-    let dim = idx.meta.dim;
-    let queries: Vec<f32> = match &a.query_vectors {
+    let queries = match &a.query_vectors {
         Some(p) => {
             let (_, d, v) = ragl_core::npy::read_f32(p)?;
-            if d != dim {
+            if d != idx.meta.dim {
                 crate::bad_input!(
-                    "{}: {d}-d query vectors, the index holds {dim}-d vectors",
-                    p.display()
+                    "{}: {d}-d query vectors, the index holds {}-d vectors",
+                    p.display(),
+                    idx.meta.dim
                 );
             }
-            v
+            Some(v)
         }
-        None => {
-            // An even stride through the index: deterministic, spread over the corpus.
-            let n = idx.len();
-            let m = a.sample.min(n).max(1);
-            let vecs = idx.vectors().expect("dense");
-            (0..m).flat_map(|i| vecs.row(i * n / m).to_vec()).collect()
-        }
+        None => None,
     };
-    let nq = queries.len() / dim;
-    let t = Instant::now();
-    let exact = idx.search_vectors(&queries, a.k, SearchMode::Exact)?;
-    let exact_secs = t.elapsed().as_secs_f64();
+    let audit = Audit::new(&idx, queries, a.sample, a.k)?;
+    let nq = audit.queries();
     let efs = if a.ef.is_empty() {
-        vec![hnsw.expansion_search]
+        vec![audit.hnsw.expansion_search]
     } else {
         a.ef.clone()
     };
-    let vecs = idx.vectors().expect("dense");
     if !a.json {
         println!(
             "audit {}: {nq} queries, k = {}, {:?} metric, {:?} storage ({} kernels); exact search {:.0} queries/s",
             a.index.display(),
             a.k,
-            metric,
-            hnsw.dtype,
+            audit.metric,
+            audit.hnsw.dtype,
             idx.acceleration().unwrap_or_default(),
-            nq as f64 / exact_secs
+            audit.exact_queries_per_s
         );
         println!(
             "{:>6}  {:>10}  {:>12}  {:>14}  {:>14}",
@@ -547,49 +476,16 @@ fn audit(a: AuditArgs) -> Result<()> {
         );
     }
     for ef in efs {
-        idx.set_expansion_search(ef);
-        // Median of three timed searches, as faiss benchmarks report: the first also pays
-        // for page faults on the memory-mapped graph.
-        let mut times = Vec::with_capacity(3);
-        let mut approx = Vec::new();
-        for _ in 0..3 {
-            let t = Instant::now();
-            approx = idx.search_vectors(&queries, a.k, SearchMode::Default)?;
-            times.push(t.elapsed().as_secs_f64());
-        }
-        times.sort_by(f64::total_cmp);
-        let secs = times[1];
-        let (mut found, mut total) = (0usize, 0usize);
-        let (mut drift_sum, mut drift_max, mut drift_n) = (0f64, 0f64, 0usize);
-        for (qi, (ap, ex)) in approx.iter().zip(&exact).enumerate() {
-            let want: std::collections::HashSet<u32> = ex.iter().map(|h| h.row).collect();
-            found += ap.iter().filter(|h| want.contains(&h.row)).count();
-            total += ex.len();
-            let q = &queries[qi * dim..(qi + 1) * dim];
-            for h in ap {
-                // The score HNSW reported against the exact f32 score of the same passage.
-                let x = vecs.row(h.row as usize);
-                let s = match metric {
-                    Metric::Ip => q.iter().zip(x).map(|(a, b)| a * b).sum::<f32>(),
-                    Metric::L2 => -q.iter().zip(x).map(|(a, b)| (a - b) * (a - b)).sum::<f32>(),
-                };
-                let d = (s - h.score).abs() as f64;
-                drift_sum += d;
-                drift_max = drift_max.max(d);
-                drift_n += 1;
-            }
-        }
-        let recall = found as f64 / total.max(1) as f64;
-        let mean = drift_sum / drift_n.max(1) as f64;
+        let r = audit.at(ef)?;
         if a.json {
             println!(
                 "{}",
-                serde_json::json!({"ef": ef, "k": a.k, "queries": nq, "recall": recall, "queries_per_s": nq as f64 / secs, "exact_queries_per_s": nq as f64 / exact_secs, "mean_abs_drift": mean, "max_abs_drift": drift_max})
+                serde_json::json!({"ef": ef, "k": a.k, "queries": nq, "recall": r.recall, "queries_per_s": r.queries_per_s, "exact_queries_per_s": audit.exact_queries_per_s, "mean_abs_drift": r.mean_abs_drift, "max_abs_drift": r.max_abs_drift})
             );
         } else {
             println!(
-                "{ef:>6}  {recall:>10.4}  {:>12.0}  {mean:>14.3e}  {drift_max:>14.3e}",
-                nq as f64 / secs
+                "{ef:>6}  {:>10.4}  {:>12.0}  {:>14.3e}  {:>14.3e}",
+                r.recall, r.queries_per_s, r.mean_abs_drift, r.max_abs_drift
             );
         }
     }

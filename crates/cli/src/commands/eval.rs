@@ -2,16 +2,16 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
-use ragl_core::read::{Input, Lines};
-use ragl_core::text::py_rstrip;
+use ragl_core::read::Input;
 use ragl_eval::bleu::{Bleu, BleuConfig, Smooth};
 use ragl_eval::chrf::{Chrf, ChrfConfig};
-use ragl_eval::qa::score_all;
-use ragl_eval::qa_data::{GoldFormat, align, gold_answers, read_gold, read_predictions};
+use ragl_eval::qa_data::GoldFormat;
 use ragl_eval::tokenize::Tokenizer;
 use serde_json::json;
+
+use ragl_eval::files::{qa_score, read_text, recall_report};
 
 use crate::bad_input;
 
@@ -140,56 +140,6 @@ pub fn run(c: EvalCommand) -> Result<()> {
 
 /// Hypotheses and reference streams, read as sacrebleu reads them (`line.rstrip()`), with
 /// their line counts checked against each other.
-pub struct TextData {
-    pub hyps: Vec<String>,
-    pub refs: Vec<Vec<String>>,
-}
-
-fn read_stripped(input: &Input) -> Result<Vec<String>> {
-    let mut lines = Lines::read_all(input)?;
-    if lines.is_empty() {
-        bad_input!(
-            "{}:1: empty file: expected one segment per line",
-            input.name().display()
-        );
-    }
-    for l in &mut lines {
-        let n = py_rstrip(l).len();
-        l.truncate(n);
-    }
-    Ok(lines)
-}
-
-pub fn read_text(hyp: &Input, refs: &[Input]) -> Result<TextData> {
-    let hyps = read_stripped(hyp)?;
-    let mut streams = Vec::with_capacity(refs.len());
-    for r in refs {
-        let lines = read_stripped(r)?;
-        if lines.len() != hyps.len() {
-            // Name the first line of the longer file that the shorter one lacks.
-            let (long, n) = if lines.len() < hyps.len() {
-                (hyp.name(), lines.len())
-            } else {
-                (r.name(), hyps.len())
-            };
-            bad_input!(
-                "{}:{}: line has no counterpart: {} has {} lines, {} has {}",
-                long.display(),
-                n + 1,
-                hyp.name().display(),
-                hyps.len(),
-                r.name().display(),
-                lines.len()
-            );
-        }
-        streams.push(lines);
-    }
-    Ok(TextData {
-        hyps,
-        refs: streams,
-    })
-}
-
 fn inputs(t: &TextArgs) -> (Input, Vec<Input>) {
     (
         Input::from_arg(&t.input),
@@ -278,28 +228,6 @@ fn chrf(a: ChrfArgs) -> Result<()> {
 }
 
 /// Scores a prediction file against gold answers, as `ragl eval qa` does.
-pub(crate) fn qa_score(
-    gold: &std::path::Path,
-    format: Option<GoldFormat>,
-    pred: &std::path::Path,
-) -> Result<(ragl_eval::qa::QaScore, GoldFormat)> {
-    let gold_in = Input::from_arg(gold);
-    let format = match format {
-        Some(f) => f,
-        None => GoldFormat::detect(&gold_in)?,
-    };
-    let gold_ex = read_gold(&gold_in, format)?;
-    let compiled = gold_ex
-        .iter()
-        .map(gold_answers)
-        .collect::<ragl_eval::Result<Vec<_>>>()?;
-    let preds = read_predictions(&Input::from_arg(pred))?;
-    let aligned = align(&gold_ex, preds)
-        .with_context(|| format!("matching {} to {}", pred.display(), gold.display()))?;
-    let score = score_all(compiled.iter().zip(aligned.iter().map(String::as_str)));
-    Ok((score, format))
-}
-
 fn qa(a: QaArgs) -> Result<()> {
     let format = a
         .format
@@ -327,33 +255,6 @@ fn qa(a: QaArgs) -> Result<()> {
 }
 
 /// Answer recall@k of a retrieval run, as `ragl eval retrieval` computes it.
-pub(crate) fn recall_report(
-    gold: &std::path::Path,
-    format: Option<GoldFormat>,
-    retrieved: &std::path::Path,
-    passages: &std::path::Path,
-    ks: &[usize],
-) -> Result<ragl_eval::retrieval::RecallReport> {
-    use ragl_eval::retrieval::{answer_recall, referenced_ids};
-    let gold_in = Input::from_arg(gold);
-    let format = match format {
-        Some(f) => f,
-        None => GoldFormat::detect(&gold_in)?,
-    };
-    let gold = read_gold(&gold_in, format)?;
-    let run = ragl_core::run::read_run(&Input::from_arg(retrieved))?;
-    let wanted = referenced_ids(&run);
-    // Only the passages the run names are kept: the corpus may be far larger than memory.
-    let mut texts = std::collections::HashMap::with_capacity(wanted.len());
-    for p in ragl_core::passage::Passages::open(&Input::from_arg(passages), true)? {
-        let p = p?;
-        if wanted.contains(&p.id) {
-            texts.insert(p.id, p.text);
-        }
-    }
-    Ok(answer_recall(&gold, &run, &texts, ks)?)
-}
-
 fn retrieval(a: RetrievalArgs) -> Result<()> {
     let format = a
         .format

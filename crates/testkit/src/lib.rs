@@ -1,0 +1,35 @@
+//! # ragl-testkit
+//!
+//! What ragl's tests share, so that each fixture is written once: [`shared`] finds the real
+//! data sets and checkpoints (`$RAGL_SHARED`, else `../shared` beside the checkout) and says
+//! why a test skips when they are absent; [`mt`] writes the tiny German–English pair and the
+//! TOML of a tiny translation model trained on it in seconds.
+//!
+//! A dev-dependency only (`publish = false`): nothing here reaches the `ragl` binary.
+//!
+//! ```no_run
+//! let Some(shared) = ragl_testkit::shared("data/mt") else { return };
+//! let dir = tempfile::tempdir().unwrap();
+//! let (src, tgt) = ragl_testkit::mt::write_pair(dir.path(), "t");
+//! let toml = ragl_testkit::mt::TinyMt::default().toml(&src, &tgt);
+//! ```
+
+pub mod mt;
+
+use std::path::{Path, PathBuf};
+
+/// The shared folder if it holds `sub` (e.g. `"data/qa"`), or `None` with a printed reason.
+pub fn shared(sub: &str) -> Option<PathBuf> {
+    let root = std::env::var_os("RAGL_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    if root.join(sub).exists() {
+        Some(root)
+    } else {
+        eprintln!(
+            "skipping: {} has no {sub} (set RAGL_SHARED to the shared folder)",
+            root.display()
+        );
+        None
+    }
+}
