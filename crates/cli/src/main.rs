@@ -114,8 +114,15 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Model(c) => commands::synth::model(c),
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
-            clap_complete::generate(shell, &mut Cli::command(), "ragl", &mut std::io::stdout());
-            Ok(())
+            use std::io::Write as _;
+            // Into a buffer first: clap_complete panics on a write error, and a closed
+            // pipe (`ragl completions bash | head`) is not an error.
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "ragl", &mut buf);
+            match std::io::stdout().write_all(&buf) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
+            }
         }
     }
 }

@@ -50,6 +50,28 @@ pub fn line_chart(
     if x1 == x0 {
         x1 = x0 + 1.0;
     }
+    // An axis that counts (steps, k) gets integer labels only, and no more ticks than
+    // integers, so that no label repeats.
+    let integer_x = !log_x
+        && series
+            .iter()
+            .flat_map(|s| &s.points)
+            .all(|p| !p.0.is_finite() || p.0.fract() == 0.0);
+    let x_ticks = if integer_x {
+        ((x1 - x0) as usize + 1).clamp(2, 10)
+    } else {
+        10
+    };
+    let x_format = |x: &f64| -> String {
+        if !integer_x {
+            let t = format!("{x:.4}");
+            t.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else if x.fract() == 0.0 {
+            format!("{x:.0}")
+        } else {
+            String::new()
+        }
+    };
     let pad = ((y1 - y0) * 0.08).max(1e-9);
     let (y0, y1) = (y0 - pad, y1 + pad);
     let mut buf = vec![255u8; (W * H * 3) as usize];
@@ -82,6 +104,8 @@ pub fn line_chart(
                     .configure_mesh()
                     .x_desc(x_label)
                     .y_desc(y_label)
+                    .x_labels(x_ticks)
+                    .x_label_formatter(&x_format)
                     .label_style(("sans-serif", 14))
                     .draw()?;
                 for (i, s) in series.iter().enumerate() {
