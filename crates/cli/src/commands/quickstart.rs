@@ -21,6 +21,9 @@ use ragl_eval::bleu::{Bleu, BleuConfig};
 use ragl_eval::chrf::{Chrf, ChrfConfig};
 use ragl_eval::qa::score_all;
 use ragl_eval::qa_data::{PredKey, align, gold_answers};
+use ragl_mt::train::RunConfig;
+use ragl_realm::openqa::FinetuneConfig;
+use ragl_realm::pretrain::PretrainConfig;
 
 const HYP: &str = include_str!("../../../../data/sample/mt.hyp.en");
 const REF: &str = include_str!("../../../../data/sample/mt.ref.en");
@@ -130,8 +133,16 @@ impl Pipeline {
         Ok(())
     }
 
-    fn write(&self, rel: &str, text: &str) -> Result<String> {
+    /// Writes a typed run config as the TOML a user would pass with `--config`, headed by
+    /// `note` as comments.
+    fn write_config<T: serde::Serialize>(&self, rel: &str, note: &str, cfg: &T) -> Result<String> {
         let path = self.out.join(rel);
+        let mut text = String::new();
+        for line in textwrap(note, 88) {
+            let _ = writeln!(text, "# {line}");
+        }
+        text += "# (written by `ragl quickstart`)\n\n";
+        text += &toml::to_string(cfg).context("the config as TOML")?;
         ragl_core::atomic::write_bytes_atomic(&path, text.as_bytes())?;
         Ok(path.to_string_lossy().into_owned())
     }
@@ -150,13 +161,175 @@ fn shell_line(c: &[String]) -> String {
         .join(" ")
 }
 
+/// `text`'s words in lines of at most `width` characters.
+fn textwrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for w in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(l) if l.chars().count() + 1 + w.chars().count() <= width => {
+                l.push(' ');
+                l.push_str(w);
+            }
+            _ => lines.push(w.to_string()),
+        }
+    }
+    lines
+}
+
 fn cmd(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
 }
 
-/// A path as a TOML string (JSON's escapes are TOML's).
-fn toml_str(p: &str) -> String {
-    serde_json::to_string(p).expect("string")
+/// The quickstart's REALM pretraining: every field set here, so that a change to the
+/// config's schema breaks this build instead of the run.
+fn realm_config(
+    size: &Size,
+    seed: u64,
+    examples: &str,
+    passages: &str,
+    tower: &str,
+    reader: &str,
+) -> PretrainConfig {
+    use ragl_realm::pretrain::{
+        Marginal, PretrainData, PretrainModel, PretrainTrain, RefreshConfig, RefreshMode, Retrieval,
+    };
+    PretrainConfig {
+        data: PretrainData {
+            examples: examples.into(),
+            passages: passages.into(),
+            heldout: size.heldout,
+            span_elsewhere: false,
+        },
+        model: PretrainModel {
+            query: tower.into(),
+            doc: None,
+            reader: reader.into(),
+            fresh_mlm_head: false,
+            pooling: ragl_model::encode::Pooling::Mean,
+            normalize: true,
+            score_scale: 20.0,
+            doc_max_len: 64,
+            reader_max_len: 96,
+            k: 3,
+            null_doc: true,
+            exclude_own: true,
+            retrieval: Retrieval::Dense,
+            marginal: Marginal::Span,
+        },
+        refresh: RefreshConfig {
+            every: 25,
+            mode: RefreshMode::Sync,
+            batch_size: 64,
+            threads: 0,
+            swap_after: 0,
+        },
+        train: PretrainTrain {
+            lr: 3e-4,
+            reader_lr: Some(2e-3),
+            warmup: 20,
+            batch: 8,
+            max_steps: size.realm_steps,
+            seed,
+            eval_every: size.realm_eval,
+            save_every: 0,
+            ..PretrainTrain::default()
+        },
+        ict: ragl_realm::ict::IctConfig {
+            steps: size.ict_steps,
+            batch: 32,
+            lr: 1e-3,
+            warmup: 15,
+            ..Default::default()
+        },
+    }
+}
+
+/// The quickstart's open-QA fine-tuning with `k` documents (0: closed-book).
+fn qa_config(
+    size: &Size,
+    seed: u64,
+    k: usize,
+    qa: &str,
+    passages: &str,
+    index: &str,
+    reader: &str,
+) -> FinetuneConfig {
+    use ragl_realm::openqa::{DataConfig, ModelConfig, TrainConfig};
+    FinetuneConfig {
+        data: DataConfig {
+            train: format!("{qa}/train.jsonl").into(),
+            dev: format!("{qa}/dev.jsonl").into(),
+            passages: passages.into(),
+            index: index.into(),
+        },
+        model: ModelConfig {
+            reader: reader.into(),
+            k,
+            query: None,
+            init: None,
+            train_query: true,
+            span: ragl_reader::span::SpanReaderConfig {
+                max_span: 5,
+                span_hidden: 128,
+                max_len: 96,
+                ..Default::default()
+            },
+        },
+        train: TrainConfig {
+            lr: 1e-3,
+            warmup: 10,
+            batch_questions: 8,
+            epochs: 100,
+            max_steps: Some(size.qa_steps),
+            seed,
+            dev_every: (size.qa_steps / 4).max(1),
+            dev_limit: 120,
+            patience: 0,
+            ..TrainConfig::default()
+        },
+    }
+}
+
+/// The quickstart's translation model, trained on the general domain of `mt`.
+fn mt_config(size: &Size, seed: u64, mt: &str) -> RunConfig {
+    use ragl_mt::data::FilePair;
+    let pair = |split: &str| FilePair {
+        src: format!("{mt}/general.{split}.src").into(),
+        tgt: format!("{mt}/general.{split}.tgt").into(),
+    };
+    RunConfig {
+        data: ragl_mt::train::DataConfig {
+            train: vec![pair("train")],
+            dev: Some(pair("dev")),
+            vocab_size: 1000,
+            min_frequency: 2,
+            max_len: 64,
+        },
+        model: ragl_mt::model::ModelConfig {
+            vocab_size: 0,
+            d_model: 128,
+            heads: 4,
+            ff: 512,
+            encoder_layers: 2,
+            decoder_layers: 2,
+            dropout: 0.0,
+            norm_first: true,
+        },
+        train: ragl_mt::train::TrainConfig {
+            max_tokens: 2048,
+            lr: 2e-3,
+            warmup: 100,
+            label_smoothing: 0.1,
+            weight_decay: 1e-4,
+            seed,
+            max_minutes: Some(size.mt_minutes),
+            max_steps: Some(size.mt_steps),
+            save_every: 200,
+            keep_last: 1,
+            dev_every: 100,
+            ..Default::default()
+        },
+    }
 }
 
 pub fn run(a: QuickstartArgs) -> Result<()> {
@@ -307,61 +480,13 @@ pub fn run(a: QuickstartArgs) -> Result<()> {
             ]),
         ],
     )?;
-    let realm_cfg = q.write(
+    let realm_cfg = q.write_config(
         "configs/realm.toml",
-        &format!(
-            r#"# REALM pretraining of the quickstart (written by `ragl quickstart`): BERTs of 2 layers
-# trained from scratch on the generated world; ICT warm-starts the retriever first.
-[data]
-examples = {examples}
-passages = {passages}
-heldout = {heldout}
-
-[model]
-query = {tower}
-reader = {reader}
-pooling = "mean"
-normalize = true
-score_scale = 20.0
-doc_max_len = 64
-reader_max_len = 96
-k = 3
-null_doc = true
-exclude_own = true
-retrieval = "dense"
-
-# In place ("sync") rather than in the background: the corpus re-embeds in half a second
-# here, and the quickstart's numbers then depend on the seed alone.
-[refresh]
-every = 25
-mode = "sync"
-batch_size = 64
-
-[train]
-lr = 3e-4
-reader_lr = 2e-3
-warmup = 20
-batch = 8
-max_steps = {steps}
-seed = {seed}
-eval_every = {eval}
-save_every = 0
-
-[ict]
-steps = {ict}
-batch = 32
-lr = 1e-3
-warmup = 15
-"#,
-            examples = toml_str(&examples),
-            passages = toml_str(&passages),
-            heldout = size.heldout,
-            tower = toml_str(&tower),
-            reader = toml_str(&reader),
-            steps = size.realm_steps,
-            eval = size.realm_eval,
-            ict = size.ict_steps,
-        ),
+        "REALM pretraining of the quickstart: BERTs of 2 layers trained from scratch on the \
+         generated world; ICT warm-starts the retriever first. The refresh runs in place \
+         (\"sync\"): the corpus re-embeds in half a second here, and the numbers then depend \
+         on the seed alone.",
+        &realm_config(size, a.seed, &examples, &passages, &tower, &reader),
     )?;
     let realm = q.p("realm");
     q.stage(
@@ -481,48 +606,20 @@ warmup = 15
 
     // ---- Open-domain QA: retrieval vs closed-book.
     let qa_cfg = |k: usize| {
-        format!(
-            r#"# Open-domain QA of the quickstart (written by `ragl quickstart`): the span reader starts
-# from the REALM-pretrained reader; k = 0 is the closed-book baseline.
-[data]
-train = {train}
-dev = {dev}
-passages = {passages}
-index = {index}
-
-[model]
-reader = {reader}
-k = {k}
-train_query = true
-
-[model.span]
-max_span = 5
-span_hidden = 128
-max_len = 96
-
-[train]
-lr = 1e-3
-warmup = 10
-batch_questions = 8
-epochs = 100
-max_steps = {steps}
-seed = {seed}
-dev_every = {dev_every}
-dev_limit = 120
-patience = 0
-"#,
-            train = toml_str(&format!("{qa}/train.jsonl")),
-            dev = toml_str(&format!("{qa}/dev.jsonl")),
-            passages = toml_str(&passages),
-            index = toml_str(&dense),
-            reader = toml_str(&format!("{realm}/export/reader")),
-            steps = size.qa_steps,
-            seed = a.seed,
-            dev_every = (size.qa_steps / 4).max(1),
+        qa_config(
+            size,
+            a.seed,
+            k,
+            &qa,
+            &passages,
+            &dense,
+            &format!("{realm}/export/reader"),
         )
     };
-    let cfg_ret = q.write("configs/qa-retrieval.toml", &qa_cfg(3))?;
-    let cfg_cb = q.write("configs/qa-closed-book.toml", &qa_cfg(0))?;
+    let qa_note = "Open-domain QA of the quickstart: the span reader starts from the \
+                   REALM-pretrained reader; k = 0 is the closed-book baseline.";
+    let cfg_ret = q.write_config("configs/qa-retrieval.toml", qa_note, &qa_cfg(3))?;
+    let cfg_cb = q.write_config("configs/qa-closed-book.toml", qa_note, &qa_cfg(0))?;
     let (qa_ret, qa_cb) = (q.p("qa-retrieval"), q.p("qa-closed-book"));
     q.stage(
         "fine-tune QA",
@@ -572,49 +669,12 @@ patience = 0
     let (em_cb, _) = ragl_eval::files::qa_score(Path::new(&test), None, Path::new(&pred_cb))?;
 
     // ---- kNN-MT.
-    let mt_cfg = q.write(
+    let mt_cfg = q.write_config(
         "configs/mt.toml",
-        &format!(
-            r#"# The quickstart's translation model (written by `ragl quickstart`): general domain only.
-[data]
-train = [{{ src = {gs}, tgt = {gt} }}]
-dev = {{ src = {ds}, tgt = {dt} }}
-vocab_size = 1000
-max_len = 64
-
-[model]
-d_model = 128
-heads = 4
-ff = 512
-encoder_layers = 2
-decoder_layers = 2
-# No dropout: its random masks come from the backend's one generator, which the two
-# data-parallel workers draw from in whatever order they run, so a run with dropout is not
-# repeatable; without it the quickstart's numbers depend on the seed alone.
-dropout = 0.0
-norm_first = true
-
-[train]
-max_tokens = 2048
-lr = 2e-3
-warmup = 100
-label_smoothing = 0.1
-weight_decay = 1e-4
-seed = {seed}
-max_minutes = {minutes}
-max_steps = {steps}
-save_every = 200
-keep_last = 1
-dev_every = 100
-"#,
-            gs = toml_str(&format!("{mt}/general.train.src")),
-            gt = toml_str(&format!("{mt}/general.train.tgt")),
-            ds = toml_str(&format!("{mt}/general.dev.src")),
-            dt = toml_str(&format!("{mt}/general.dev.tgt")),
-            seed = a.seed,
-            minutes = size.mt_minutes,
-            steps = size.mt_steps,
-        ),
+        "The quickstart's translation model: general domain only. No dropout: its masks come \
+         from the backend's one generator, which the data-parallel workers draw from in \
+         whatever order they run; without it the numbers depend on the seed alone.",
+        &mt_config(size, a.seed, &mt),
     )?;
     let (mt_run, ds) = (q.p("mt"), q.p("datastore-medical"));
     q.stage(
@@ -803,7 +863,9 @@ dev_every = 100
     writeln!(md, "| **total** | **{total:.1}** |")?;
     writeln!(md, "
 Plots: recall.png, bleu_vs_lambda.png, qa_loss.png, mt_loss.png, realm/ict.png, realm/loss.png, realm/utility.png, realm/heldout_accuracy.png, realm/staleness.png")?;
-    let summary = q.write("summary.md", &md)?;
+    let summary = a.out.join("summary.md");
+    ragl_core::atomic::write_bytes_atomic(&summary, md.as_bytes())?;
+    let summary = summary.display();
     println!(
         "
 {md}"
@@ -900,4 +962,43 @@ fn metrics_only() -> Result<()> {
         "\nThe same numbers from files: ragl eval bleu data/sample/mt.ref.en -i data/sample/mt.hyp.en"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each typed config, written as the quickstart writes it, reads back through the same
+    /// `from_toml` the commands use, to the same value.
+    #[test]
+    fn written_configs_read_back_unchanged() {
+        let d = tempfile::tempdir().unwrap();
+        let q = Pipeline {
+            out: d.path().to_path_buf(),
+            times: Vec::new(),
+        };
+        for size in [&FULL, &SMOKE] {
+            let realm = realm_config(size, 7, "ex.jsonl", "p.jsonl", "m/tower", "m/reader");
+            let p = q.write_config("realm.toml", "a note", &realm).unwrap();
+            assert_eq!(PretrainConfig::from_toml(Path::new(&p)).unwrap(), realm);
+            for k in [0, 3] {
+                let qa = qa_config(size, 7, k, "qa", "p.jsonl", "idx", "r");
+                let p = q.write_config("qa.toml", "a note", &qa).unwrap();
+                let back = FinetuneConfig::from_toml(Path::new(&p)).unwrap();
+                assert_eq!(
+                    serde_json::to_value(back).unwrap(),
+                    serde_json::to_value(qa).unwrap()
+                );
+            }
+            let mt = mt_config(size, 7, "mt");
+            let p = q.write_config("mt.toml", "a note", &mt).unwrap();
+            assert_eq!(RunConfig::from_toml(Path::new(&p)).unwrap(), mt);
+        }
+    }
+
+    #[test]
+    fn notes_wrap_at_the_width() {
+        let lines = textwrap("one two three four five", 9);
+        assert_eq!(lines, ["one two", "three", "four five"]);
+    }
 }
