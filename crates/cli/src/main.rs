@@ -158,7 +158,8 @@ fn exit_code(e: &anyhow::Error) -> i32 {
             ragl_knn::Error,
             ragl_realm::Error,
             ragl_mt::Error,
-            ragl_eval::Error
+            ragl_eval::Error,
+            ragl_mask::files::Error
         );
     }
     1

@@ -7,6 +7,7 @@
 //! external tagger instead.
 
 pub mod examples;
+pub mod files;
 pub mod salient;
 
 pub use salient::{Annotator, Gazetteer, Span, SpanType};
