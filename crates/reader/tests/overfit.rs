@@ -17,9 +17,7 @@ const WORDS: &str = "what is the capital of which city river flows through who w
     dante inferno a in and by , . ? ##s playing writer";
 
 fn tokenizer(dir: &std::path::Path) -> TextTokenizer {
-    let mut vocab = vec!["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
-    vocab.extend(WORDS.split_whitespace());
-    std::fs::write(dir.join("vocab.txt"), vocab.join("\n") + "\n").unwrap();
+    ragl_testkit::write_vocab(dir, [WORDS]);
     TextTokenizer::from_dir(dir, 128).unwrap()
 }
 

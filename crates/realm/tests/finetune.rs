@@ -15,11 +15,8 @@ const WORDS: &str = "what is the capital of which river flows through who wrote
     paris france rome italy seine tiber shakespeare hamlet dante inferno a and by , . ?";
 
 fn bert_dir(dir: &Path, hidden: usize, seed: u64) {
-    std::fs::create_dir_all(dir).unwrap();
-    let mut vocab = vec!["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
-    vocab.extend(WORDS.split_whitespace());
-    std::fs::write(dir.join("vocab.txt"), vocab.join("\n") + "\n").unwrap();
-    let mut c = BertConfig::tiny(vocab.len());
+    let n = ragl_testkit::write_vocab(dir, [WORDS]);
+    let mut c = BertConfig::tiny(n);
     c.hidden_size = hidden;
     c.intermediate_size = 2 * hidden;
     c.max_position_embeddings = 64;

@@ -18,15 +18,8 @@ const WORDS: &str = "lives in a house . likes the garden works at shop";
 fn ict_learns_to_find_the_passage_of_a_sentence() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path().join("tower");
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut vocab: Vec<String> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    vocab.extend(NAMES.iter().map(|s| s.to_string()));
-    vocab.extend(WORDS.split_whitespace().map(str::to_string));
-    std::fs::write(dir.join("vocab.txt"), vocab.join("\n") + "\n").unwrap();
-    let mut c = BertConfig::tiny(vocab.len());
+    let n = ragl_testkit::write_vocab(&dir, NAMES.into_iter().chain([WORDS]));
+    let mut c = BertConfig::tiny(n);
     c.hidden_size = 32;
     c.intermediate_size = 64;
     c.max_position_embeddings = 32;

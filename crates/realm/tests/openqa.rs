@@ -20,9 +20,7 @@ const WORDS: &str = "what is the capital of which river flows through who wrote
 #[test]
 fn the_marginal_likelihood_trains_reader_and_query_tower() {
     let d = tempfile::tempdir().unwrap();
-    let mut vocab = vec!["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
-    vocab.extend(WORDS.split_whitespace());
-    std::fs::write(d.path().join("vocab.txt"), vocab.join("\n") + "\n").unwrap();
+    ragl_testkit::write_vocab(d.path(), [WORDS]);
     let tok = TextTokenizer::from_dir(d.path(), 64).unwrap();
     let cfg = SpanReaderConfig {
         max_span: 3,

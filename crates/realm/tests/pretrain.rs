@@ -17,21 +17,13 @@ const NAMES: [&str; 6] = ["alice", "bob", "carol", "dave", "erin", "frank"];
 const CITIES: [&str; 6] = ["paris", "rome", "oslo", "lima", "cairo", "delhi"];
 const OTHER: &str = "lives in works moved to the city of . was born";
 
-fn vocab() -> Vec<String> {
-    let mut v: Vec<String> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    v.extend(NAMES.iter().chain(&CITIES).map(|s| s.to_string()));
-    v.extend(OTHER.split_whitespace().map(str::to_string));
-    v
+fn words() -> impl Iterator<Item = &'static str> {
+    NAMES.into_iter().chain(CITIES).chain([OTHER])
 }
 
 fn bert_dir(dir: &Path, hidden: usize, seed: u64, mlm: bool) {
-    std::fs::create_dir_all(dir).unwrap();
-    let v = vocab();
-    std::fs::write(dir.join("vocab.txt"), v.join("\n") + "\n").unwrap();
-    let mut c = BertConfig::tiny(v.len());
+    let n = ragl_testkit::write_vocab(dir, words());
+    let mut c = BertConfig::tiny(n);
     c.hidden_size = hidden;
     c.intermediate_size = 2 * hidden;
     c.max_position_embeddings = 64;
@@ -42,7 +34,10 @@ fn bert_dir(dir: &Path, hidden: usize, seed: u64, mlm: bool) {
 }
 
 fn id(w: &str) -> u32 {
-    vocab().iter().position(|v| v == w).unwrap() as u32
+    let mut all = ragl_testkit::SPECIAL
+        .into_iter()
+        .chain(words().flat_map(str::split_whitespace));
+    all.position(|v| v == w).unwrap() as u32
 }
 
 fn world(p: &Path) {
