@@ -245,6 +245,19 @@ pub fn read_json<T: DeserializeOwned>(input: &Input) -> Result<T> {
     })
 }
 
+/// Reads a TOML file into `T` (a run config): a syntax error or an unknown or mistyped
+/// field is a `file:line` error naming the line where it starts.
+pub fn toml_file<T: DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start].matches('\n').count() as u64 + 1)
+            .unwrap_or(0);
+        Error::format(path, line, e.message())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

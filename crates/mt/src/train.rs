@@ -105,19 +105,7 @@ impl Default for TrainConfig {
 
 impl RunConfig {
     pub fn from_toml(path: &Path) -> Result<RunConfig> {
-        let text = std::fs::read_to_string(path).map_err(|e| ragl_core::Error::io(path, e))?;
-        let cfg: RunConfig = toml::from_str(&text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start].matches('\n').count() as u64 + 1)
-                .unwrap_or(0);
-            Error::Data {
-                path: path.to_path_buf(),
-                line,
-                message: e.message().to_string(),
-            }
-        })?;
-        Ok(cfg)
+        Ok(ragl_core::read::toml_file(path)?)
     }
 
     /// Learning rate at update `step` (1-based).

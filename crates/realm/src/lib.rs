@@ -38,11 +38,11 @@ pub enum Error {
     Eval(#[from] ragl_eval::Error),
     #[error(transparent)]
     Index(#[from] ragl_index::Error),
-    /// A run config that does not parse or asks for something inconsistent.
-    #[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    /// A run config that asks for something inconsistent (one that does not parse is a
+    /// `Core` error naming the line).
+    #[error("{}: {message}", path.display())]
     Config {
         path: std::path::PathBuf,
-        line: Option<usize>,
         message: String,
     },
     /// Weights, optimiser state or a checkpoint's record that could not be written.
@@ -82,7 +82,6 @@ impl Error {
     pub(crate) fn config(path: &std::path::Path, message: impl Into<String>) -> Self {
         Error::Config {
             path: path.to_path_buf(),
-            line: None,
             message: message.into(),
         }
     }

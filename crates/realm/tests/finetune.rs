@@ -5,9 +5,10 @@
 use std::path::Path;
 
 use burn::backend::{Autodiff, Flex};
-use ragl_model::bert::BertConfig;
 use ragl_model::encode::{EncoderSpec, Pooling};
 use ragl_realm::openqa::{self, FinetuneConfig};
+
+mod common;
 
 type B = Flex;
 
@@ -15,16 +16,7 @@ const WORDS: &str = "what is the capital of which river flows through who wrote
     paris france rome italy seine tiber shakespeare hamlet dante inferno a and by , . ?";
 
 fn bert_dir(dir: &Path, hidden: usize, seed: u64) {
-    let n = ragl_testkit::write_vocab(dir, [WORDS]);
-    let mut c = BertConfig::tiny(n);
-    c.hidden_size = hidden;
-    c.intermediate_size = 2 * hidden;
-    c.max_position_embeddings = 64;
-    let device = Default::default();
-    <B as burn::tensor::backend::Backend>::seed(&device, seed);
-    let (bert, _) = c.init::<B>(false, &device);
-    std::fs::write(dir.join("config.json"), serde_json::to_vec(&c).unwrap()).unwrap();
-    ragl_model::checkpoint::save(dir, &c, &bert, None).unwrap();
+    common::bert_dir(dir, [WORDS], hidden, seed, false);
 }
 
 #[test]
@@ -60,42 +52,22 @@ fn finetune_saves_a_model_that_answers() {
     std::fs::write(p.join("q.jsonl"), &questions).unwrap();
 
     // An exact index over fixed 8-d vectors, recording the query tower as its encoder.
-    let spec = ragl_index::build::BuildSpec {
-        meta: ragl_index::artifact::IndexMeta {
-            index: ragl_index::artifact::IndexConfig::Exact {
-                metric: ragl_index::Metric::Ip,
-            },
-            dim: 8,
-            encoder: serde_json::to_value(EncoderSpec {
-                model: p.join("query"),
-                pooling: Pooling::Mean,
-                normalize: false,
-                max_len: 32,
-            })
-            .unwrap(),
-            query_fingerprint: None,
-            source_sha256: "test".into(),
-            shard: None,
-        },
-        model_fingerprint: None,
-        chunk_rows: 8,
-    };
     let vec_of = |z: usize| -> Vec<f32> {
         (0..8)
             .map(|j| (((z * 7 + j * 3) % 5) as f32 - 2.0) / 2.0)
             .collect()
     };
-    let source = (0..docs.len()).map(|z| Ok((format!("d{z}"), vec_of(z))));
-    ragl_index::build::build_dense(
-        &p.join("index"),
-        &spec,
-        source,
-        docs.len(),
-        |rows: &[Vec<f32>]| Ok(rows.concat()),
-        1,
-        |_, _| {},
-    )
+    let encoder = serde_json::to_value(EncoderSpec {
+        model: p.join("query"),
+        pooling: Pooling::Mean,
+        normalize: false,
+        max_len: 32,
+    })
     .unwrap();
+    let vectors = (0..docs.len())
+        .map(|z| (format!("d{z}"), vec_of(z)))
+        .collect();
+    common::exact_index(&p.join("index"), 8, encoder, 8, vectors);
 
     let toml = format!(
         r#"

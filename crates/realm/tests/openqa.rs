@@ -12,6 +12,8 @@ use ragl_model::tokenizer::TextTokenizer;
 use ragl_reader::span::{AnswerMatcher, SpanReader, SpanReaderConfig, prepare};
 use ragl_realm::openqa::{OpenQa, QueryPooling, Retrieved};
 
+mod common;
+
 type B = Autodiff<Flex>;
 
 const WORDS: &str = "what is the capital of which river flows through who wrote
@@ -139,31 +141,10 @@ fn the_marginal_likelihood_trains_reader_and_query_tower() {
 
     // The same questions through a real index: retrieval fills vectors, inputs and gold.
     let idx_dir = d.path().join("idx");
-    let spec = ragl_index::build::BuildSpec {
-        meta: ragl_index::artifact::IndexMeta {
-            index: ragl_index::artifact::IndexConfig::Exact {
-                metric: ragl_index::Metric::Ip,
-            },
-            dim,
-            encoder: serde_json::Value::Null,
-            query_fingerprint: None,
-            source_sha256: "test".into(),
-            shard: None,
-        },
-        model_fingerprint: None,
-        chunk_rows: 2,
-    };
-    let source = (0..docs.len()).map(|z| Ok((format!("d{z}"), doc_vec(z))));
-    ragl_index::build::build_dense(
-        &idx_dir,
-        &spec,
-        source,
-        docs.len(),
-        |rows: &[Vec<f32>]| Ok(rows.concat()),
-        1,
-        |_, _| {},
-    )
-    .unwrap();
+    let vectors = (0..docs.len())
+        .map(|z| (format!("d{z}"), doc_vec(z)))
+        .collect();
+    common::exact_index(&idx_dir, dim, serde_json::Value::Null, 2, vectors);
     let index = ragl_index::Index::open(&idx_dir).unwrap();
     let passages: Vec<ragl_core::passage::Passage> = docs
         .iter()

@@ -8,8 +8,9 @@
 use std::path::Path;
 
 use burn::backend::{Autodiff, Flex};
-use ragl_model::bert::BertConfig;
 use ragl_realm::pretrain::{self, PretrainConfig};
+
+mod common;
 
 type B = Flex;
 
@@ -22,15 +23,7 @@ fn words() -> impl Iterator<Item = &'static str> {
 }
 
 fn bert_dir(dir: &Path, hidden: usize, seed: u64, mlm: bool) {
-    let n = ragl_testkit::write_vocab(dir, words());
-    let mut c = BertConfig::tiny(n);
-    c.hidden_size = hidden;
-    c.intermediate_size = 2 * hidden;
-    c.max_position_embeddings = 64;
-    let device = Default::default();
-    <B as burn::tensor::backend::Backend>::seed(&device, seed);
-    let (bert, head) = c.init::<B>(false, &device);
-    ragl_model::checkpoint::save(dir, &c, &bert, mlm.then_some(&head)).unwrap();
+    common::bert_dir(dir, words(), hidden, seed, mlm);
 }
 
 fn id(w: &str) -> u32 {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use ragl_reader::span::SpanReaderConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result};
+use crate::Result;
 
 /// `configs/qa/*.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -115,17 +115,6 @@ impl Default for TrainConfig {
 
 impl FinetuneConfig {
     pub fn from_toml(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| ragl_core::Error::io(path, e))?;
-        toml::from_str(&text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start].lines().count().max(1))
-                .unwrap_or(0);
-            Error::Config {
-                path: path.to_path_buf(),
-                line: Some(line),
-                message: e.message().to_string(),
-            }
-        })
+        Ok(ragl_core::read::toml_file(path)?)
     }
 }

@@ -251,18 +251,7 @@ fn d_retrieval() -> Retrieval {
 
 impl PretrainConfig {
     pub fn from_toml(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| ragl_core::Error::io(path, e))?;
-        let cfg: PretrainConfig = toml::from_str(&text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start].lines().count().max(1))
-                .unwrap_or(0);
-            Error::Config {
-                path: path.to_path_buf(),
-                line: Some(line),
-                message: e.message().to_string(),
-            }
-        })?;
+        let cfg: PretrainConfig = ragl_core::read::toml_file(path)?;
         if cfg.model.retrieval != Retrieval::None && cfg.model.k == 0 {
             return Err(Error::config(
                 path,
