@@ -14,7 +14,7 @@ use ragl_reader::mlm::{Masked, doc_view, join};
 
 use super::config::{Marginal, PretrainConfig, Retrieval};
 use super::data::{Corpus, MaskedExample, holds, span_holders};
-use super::model::Realm;
+use super::model::{Realm, host};
 use super::refresh::Snapshot;
 
 /// Everything a step needs besides the model.
@@ -460,11 +460,6 @@ pub fn batch_loss<B: Backend>(
         row += per * t;
     }
     (loss, stats)
-}
-
-/// A tensor's values on the host, as f32.
-pub(crate) fn host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().to_vec().expect("f32")
 }
 
 fn argmax(v: &[f32]) -> usize {

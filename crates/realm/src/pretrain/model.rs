@@ -19,6 +19,11 @@ pub struct Realm<B: Backend> {
     pub reader: MlmReader<B>,
 }
 
+/// A tensor's values on the host, as f32.
+pub(crate) fn host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().to_vec().expect("f32")
+}
+
 /// Starting weights: towers and reader from HF checkpoints.
 pub fn init<B: Backend>(cfg: &PretrainConfig, device: &B::Device) -> Result<(Realm<B>, Configs)> {
     let q = ragl_model::checkpoint::load::<B>(&cfg.model.query, device)?;

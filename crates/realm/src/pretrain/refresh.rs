@@ -10,7 +10,7 @@ use ragl_model::encode::embed_encoded;
 use ragl_model::tokenizer::Encoded;
 
 use super::config::{PretrainModel, RefreshConfig};
-use super::loss::host;
+use super::model::host;
 use crate::{Error, Result};
 
 /// The index in use: every passage's vector from the doc tower of step `step`.
