@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
 #[command(name = "ragl", version, about = "Retrieval-augmented language models (REALM, kNN-MT) end to end", long_about = None)]
 struct Cli {
     /// Worker threads for CPU compute (default: all cores).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, display_order = 1000)]
     threads: Option<usize>,
     #[command(subcommand)]
     command: Command,
@@ -27,7 +27,7 @@ enum Command {
     /// Score translations (BLEU, chrF) and answers (exact match, F1).
     #[command(subcommand)]
     Eval(commands::eval::EvalCommand),
-    /// Run the main job on data it generates itself (no download; minutes on two cores).
+    /// Run the main job on data it generates itself (no download; ~1–3 min on 2 cores).
     Quickstart(commands::quickstart::QuickstartArgs),
     /// Embed texts with a BERT checkpoint (JSONL in, .npy + .ids out).
     Embed(commands::embed::EmbedArgs),
@@ -78,6 +78,7 @@ enum Command {
 }
 
 fn main() {
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     if let Some(n) = cli.threads {
         // burn-flex and tokenizers both run on rayon's global pool.
@@ -87,9 +88,43 @@ fn main() {
     }
     let result = dispatch(cli.command);
     if let Err(e) = result {
+        if closed_pipe(&e) {
+            // The reader went away (`ragl retrieve … | head -1`): stop quietly, as Unix
+            // filters do.
+            std::process::exit(0);
+        }
         eprintln!("error: {e:#}");
         std::process::exit(exit_code(&e));
     }
+}
+
+/// Whether `e` comes from writing to a pipe whose reader has gone.
+fn closed_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .and_then(serde_json::Error::io_error_kind)
+                == Some(std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// `println!` panics when stdout is a closed pipe; that is the end of the reader, not a
+/// failure: exit 0 without a word. Any other panic keeps the default report.
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }
 
 fn dispatch(command: Command) -> anyhow::Result<()> {
@@ -166,13 +201,21 @@ fn exit_code(e: &anyhow::Error) -> i32 {
 }
 
 /// Writes `dest` through a buffered temporary sibling that is renamed into place only when
-/// `write` succeeds: a failed or interrupted run leaves no partial output behind.
+/// `write` succeeds: a failed or interrupted run leaves no partial output behind. `-` is
+/// stdout.
 pub fn write_output(
     dest: &std::path::Path,
-    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> anyhow::Result<()>,
+    write: impl FnOnce(&mut dyn std::io::Write) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     use ragl_core::atomic::WriteError;
-    ragl_core::atomic::write_atomic_with(dest, write).map_err(|e| match e {
+    use std::io::Write as _;
+    if dest == std::path::Path::new("-") {
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        write(&mut w)?;
+        w.flush()?;
+        return Ok(());
+    }
+    ragl_core::atomic::write_atomic_with(dest, |w| write(w)).map_err(|e| match e {
         WriteError::Io(e) => e.into(),
         WriteError::Write(e) => e,
     })
@@ -194,4 +237,58 @@ impl std::error::Error for BadInput {}
 #[macro_export]
 macro_rules! bad_input {
     ($($t:tt)*) => { return Err(anyhow::Error::new($crate::BadInput(format!($($t)*)))) };
+}
+
+/// The command-line contract, checked over clap's whole command tree.
+#[cfg(test)]
+mod contract {
+    use clap::CommandFactory as _;
+
+    use super::Cli;
+
+    /// Every argument of every command, with the command's path (`ragl index build`).
+    fn arguments() -> Vec<(String, clap::Arg)> {
+        fn walk(c: &clap::Command, path: String, out: &mut Vec<(String, clap::Arg)>) {
+            for a in c.get_arguments() {
+                out.push((path.clone(), a.clone()));
+            }
+            for s in c.get_subcommands() {
+                walk(s, format!("{path} {}", s.get_name()), out);
+            }
+        }
+        let mut out = Vec::new();
+        walk(&Cli::command(), "ragl".into(), &mut out);
+        out
+    }
+
+    #[test]
+    fn every_argument_has_help_text() {
+        let missing: Vec<String> = arguments()
+            .into_iter()
+            .filter(|(_, a)| !matches!(a.get_id().as_str(), "help" | "version"))
+            .filter(|(_, a)| a.get_help().is_none() && a.get_long_help().is_none())
+            .map(|(c, a)| format!("{c} {}", a.get_id()))
+            .collect();
+        assert!(missing.is_empty(), "arguments without help: {missing:#?}");
+    }
+
+    /// An output file of a command that writes records or text takes `-` for standard
+    /// output and says so; images, `.npy` pairs and directories stay paths.
+    #[test]
+    fn every_text_output_takes_a_dash() {
+        let paths = ["ragl plot", "ragl embed"];
+        let bad: Vec<String> = arguments()
+            .into_iter()
+            .filter(|(c, a)| a.get_id() == "output" && !paths.contains(&c.as_str()))
+            .filter(|(_, a)| {
+                let help = a.get_long_help().or(a.get_help()).map(|h| h.to_string());
+                !help.is_some_and(|h| h.contains("`-`") && h.contains("standard output"))
+            })
+            .map(|(c, _)| c)
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "outputs that do not say `-` is standard output: {bad:?}"
+        );
+    }
 }

@@ -165,6 +165,7 @@ pub struct PlotArgs {
     /// One line per distinct value of this column (with a single --y).
     #[arg(long)]
     pub group: Option<String>,
+    /// Chart title (default: none).
     #[arg(long, default_value = "")]
     pub title: String,
     /// Logarithmic x axis.
@@ -173,6 +174,7 @@ pub struct PlotArgs {
     /// Average each y over a moving window of this many rows (noisy training curves).
     #[arg(long, default_value_t = 1)]
     pub smooth: usize,
+    /// The PNG to write.
     #[arg(short, long)]
     pub output: std::path::PathBuf,
 }

@@ -221,7 +221,7 @@ fn killed_build_resumes_identically_and_shards_merge_to_the_same_datastore() {
         "20",
         "--k",
         "4",
-        "--json",
+        "--report",
         json.to_str().unwrap(),
     ]);
     let out = String::from_utf8_lossy(&o.stdout);

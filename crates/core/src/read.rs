@@ -48,6 +48,31 @@ impl Input {
         })
     }
 
+    /// The first line (without its line break), for format detection, leaving the input
+    /// unread: on stdin it is peeked from the process's stdin buffer (up to its 8 KiB, enough
+    /// to tell a format), so the reader opened next still sees every byte.
+    pub fn first_line(&self) -> Result<String> {
+        let bytes = match self {
+            Input::Stdin => {
+                let mut lock = std::io::stdin().lock();
+                let buf = lock.fill_buf().map_err(|e| Error::io(self.name(), e))?;
+                let end = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
+                buf[..end].to_vec()
+            }
+            Input::File(_) => {
+                let mut v = Vec::new();
+                self.open()?
+                    .read_until(b'\n', &mut v)
+                    .map_err(|e| Error::io(self.name(), e))?;
+                if v.last() == Some(&b'\n') {
+                    v.pop();
+                }
+                v
+            }
+        };
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     /// The whole input as one string (for formats that are a single JSON document).
     pub fn read_to_string(&self) -> Result<String> {
         let mut bytes = Vec::new();

@@ -34,9 +34,7 @@ impl DocFormat {
             Some("json") => return Ok(DocFormat::Squad),
             _ => {}
         }
-        let mut first = String::new();
-        std::io::BufRead::read_line(&mut input.open()?, &mut first)
-            .map_err(|e| Error::io(&name, e))?;
+        let first = input.first_line()?;
         Ok(
             if first.trim_start().starts_with('{') && first.contains("\"data\"") {
                 DocFormat::Squad

@@ -54,10 +54,7 @@ impl GoldFormat {
             "jsonl" => return Ok(GoldFormat::NqOpen),
             _ => {}
         }
-        let mut first = String::new();
-        let mut r = input.open()?;
-        std::io::BufRead::read_line(&mut r, &mut first)
-            .map_err(|e| ragl_core::Error::io(&name, e))?;
+        let first = input.first_line()?;
         let t = first.trim_start();
         if t.starts_with('[') {
             Ok(GoldFormat::WebQuestions)

@@ -52,9 +52,9 @@ for dom in $DOMAINS; do
   "$RAGL" knnmt build --model "$MODEL" --src "$train_src" --tgt "$train_tgt" --out "$d/datastore"
   echo "== $dom: tuning on the first $TUNE_N dev sentences"
   "$RAGL" knnmt eval --model "$MODEL" --datastore "$d/datastore" -i "$dev_src" --ref "$dev_tgt" \
-    --limit "$TUNE_N" --sweep --lambdas "$LAMBDAS" --ks "$KS" --temperatures "$TEMPS" --json "$d/sweep.json" --plot "$d/sweep.png"
+    --limit "$TUNE_N" --sweep --lambdas "$LAMBDAS" --ks "$KS" --temperatures "$TEMPS" --report "$d/sweep.json" --plot "$d/sweep.png"
   read -r k lambda temp < <(python3 -c 'import json,sys; b=json.load(open(sys.argv[1]))["best"]; print(b["k"], b["lambda"], b["temperature"])' "$d/sweep.json")
   echo "== $dom: test with k $k, lambda $lambda, T $temp"
   "$RAGL" knnmt eval --model "$MODEL" --datastore "$d/datastore" -i "$test_src" --ref "$test_tgt" \
-    --k "$k" --lambda "$lambda" --temperature "$temp" --json "$d/test.json" -o "$d/test.hyp" | tee "$d/test.txt"
+    --k "$k" --lambda "$lambda" --temperature "$temp" --report "$d/test.json" -o "$d/test.hyp" | tee "$d/test.txt"
 done

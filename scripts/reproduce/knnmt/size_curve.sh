@@ -7,7 +7,7 @@
 #   scripts/reproduce/knnmt/size_curve.sh MODEL DATA OUT K LAMBDA TEMP [FULL_JSON]
 #
 # The base model is decoded once (with the 10% point). FULL_JSON, if given, is the
-# `knnmt eval --json` of the 100% datastore with the same k, λ, T (domains.sh writes it as
+# `knnmt eval --report` of the 100% datastore with the same k, λ, T (domains.sh writes it as
 # OUT/koran/test.json), and is reused instead of decoding again. LIMIT=N (environment)
 # evaluates the first N test sentences only (then FULL_JSON is not reused).
 set -euo pipefail
@@ -30,7 +30,7 @@ for f in 0.1 0.25 0.5 1.0; do
   extra=(); [ -n "$base" ] && extra=(--no-base)
   # A finished point is kept (rerunning the script resumes the curve).
   [ -f "$ds/test.json" ] || "$RAGL" knnmt eval --model "$MODEL" --datastore "$ds" -i "$K_DIR/test.de" --ref "$K_DIR/test.en" \
-    --k "$K" --lambda "$LAMBDA" --temperature "$TEMP" --json "$ds/test.json" "${extra[@]}" "${limit[@]}"
+    --k "$K" --lambda "$LAMBDA" --temperature "$TEMP" --report "$ds/test.json" "${extra[@]}" "${limit[@]}"
   [ -n "$base" ] || base=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["base"]["bleu"])' "$ds/test.json")
   row "$ds/test.json" "$f" "$base" >> "$OUT/size_curve.csv"
 done

@@ -11,7 +11,7 @@ RAGL=${RAGL:-target/release/ragl}
 tmp=$(mktemp -d)
 for r in $(seq "$REPS"); do
   "$RAGL" knnmt eval --model "$MODEL" --datastore "$DS" -i "$SRC" --ref "$REF" --limit "$N" \
-    --k "$K" --lambda "$LAMBDA" --temperature "$TEMP" --json "$tmp/$r.json" > /dev/null 2>&1
+    --k "$K" --lambda "$LAMBDA" --temperature "$TEMP" --report "$tmp/$r.json" > /dev/null 2>&1
 done
 python3 - "$tmp" "$REPS" <<'PY'
 import json, statistics, sys

@@ -1,6 +1,5 @@
 //! `ragl corpus chunk`: documents → passages within the encoder's token budget.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -21,11 +20,13 @@ pub enum CorpusCommand {
 #[derive(Args)]
 pub struct ChunkArgs {
     /// Documents: JSONL {"id","title","text"}, TSV id<TAB>title<TAB>text, or a SQuAD JSON
-    /// file (each paragraph a document `Title:n`); `-` reads standard input.
-    #[arg(long)]
+    /// file (each paragraph a document `Title:n`); `-` (the default) reads standard input,
+    /// its format detected from its first line as a file's is.
+    #[arg(short, long, default_value = "-")]
     input: PathBuf,
-    /// Passages JSONL {"id","doc_id","title","text","char_start","char_end","tokens"}.
-    #[arg(long)]
+    /// Passages JSONL {"id","doc_id","title","text","char_start","char_end","tokens"}; `-`
+    /// (the default) is standard output.
+    #[arg(short, long, default_value = "-")]
     output: PathBuf,
     /// Checkpoint directory whose tokenizer counts the tokens (tokenizer.json or vocab.txt).
     #[arg(long)]

@@ -44,6 +44,7 @@ pub struct EncoderArgs {
     /// Maximum tokens per text (longer texts are truncated and counted).
     #[arg(long, default_value_t = 256)]
     pub max_len: usize,
+    /// Texts per forward pass.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
     /// cpu, cuda or cuda:N.

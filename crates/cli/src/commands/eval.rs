@@ -32,8 +32,8 @@ pub struct RetrievalArgs {
     /// Gold QA file (any format `ragl eval qa` reads).
     #[arg(long)]
     gold: PathBuf,
-    /// Run file from `ragl retrieve` (JSONL or TREC).
-    #[arg(long)]
+    /// Run file from `ragl retrieve` (JSONL or TREC); `-` (the default) is standard input.
+    #[arg(long, default_value = "-")]
     retrieved: PathBuf,
     /// The passages JSONL the index was built from.
     #[arg(long)]
@@ -118,8 +118,9 @@ pub struct QaArgs {
     /// Gold file: NQ-open/EfficientQA JSONL, WebQuestions JSON, CuratedTREC TSV or SQuAD JSON.
     #[arg(long)]
     gold: PathBuf,
-    /// Predictions: JSONL {"id" or "question", "prediction"} or SQuAD's {id: prediction}.
-    #[arg(long)]
+    /// Predictions: JSONL {"id" or "question", "prediction"} or SQuAD's {id: prediction};
+    /// `-` (the default) is standard input.
+    #[arg(long, default_value = "-")]
     pred: PathBuf,
     /// Gold format; detected from the file when omitted.
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(GoldFormat::NAMES))]

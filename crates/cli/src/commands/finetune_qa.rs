@@ -20,14 +20,17 @@ pub struct FinetuneArgs {
     /// Run directory: config.json, metrics.csv, best/ (the best model on dev EM).
     #[arg(long)]
     run: PathBuf,
+    /// Steps of the schedule (overrides the config's `max_steps`).
     #[arg(long)]
     max_steps: Option<u64>,
     /// Stop after this many steps, the learning-rate schedule still following the config's
     /// `max_steps`.
     #[arg(long)]
     stop_after: Option<u64>,
+    /// Stop after this many minutes (overrides the config; a checkpoint is written).
     #[arg(long)]
     max_minutes: Option<f64>,
+    /// cpu, or cuda[:N] (a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     device: DeviceSpec,
 }
@@ -43,17 +46,21 @@ pub struct PredictArgs {
     /// Passages JSONL of the index.
     #[arg(long)]
     passages: PathBuf,
-    /// Questions in any gold format `ragl eval qa` reads.
-    #[arg(long)]
+    /// Questions in any gold format `ragl eval qa` reads; `-` (the default) is standard input.
+    #[arg(short = 'i', long, default_value = "-")]
     questions: PathBuf,
+    /// Passages retrieved and read per question (0: closed-book, the question alone).
     #[arg(long, default_value_t = 4)]
     k: usize,
+    /// Questions per forward pass.
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
     /// Predictions as NQ-open/EfficientQA JSONL: `{"question","prediction"}` plus `id`
-    /// (where the questions have one), the supporting `passage` and its `score`.
-    #[arg(short, long)]
+    /// (where the questions have one), the supporting `passage` and its `score`; `-` (the
+    /// default) is standard output.
+    #[arg(short, long, default_value = "-")]
     output: PathBuf,
+    /// cpu, or cuda[:N] (a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     device: DeviceSpec,
 }
@@ -138,7 +145,6 @@ fn run_predict<B: Backend>(a: &PredictArgs, device: B::Device) -> Result<()> {
     let secs = t.elapsed().as_secs_f64();
     bar.finish_and_clear();
     crate::write_output(&a.output, |w| {
-        use std::io::Write;
         for (e, p) in exs.iter().zip(&preds) {
             let row = serde_json::json!({
                 "id": e.id, "question": e.question, "prediction": p.text,

@@ -170,6 +170,7 @@ pub struct AuditArgs {
     /// Queries sampled from the index when no query vectors are given.
     #[arg(long, default_value_t = 1000)]
     sample: usize,
+    /// Neighbours compared per query (recall@k).
     #[arg(long, default_value_t = 10)]
     k: usize,
     /// efSearch values to audit (comma-separated); default: the index's own.
@@ -186,8 +187,9 @@ pub struct RetrieveArgs {
     #[arg(long)]
     index: PathBuf,
     /// Queries: JSONL {"id","text"|"question"}, or a QA file (NQ-open, WebQuestions,
-    /// CuratedTREC, SQuAD); `-` reads JSONL queries from standard input.
-    #[arg(long, required_unless_present = "query_vectors")]
+    /// CuratedTREC, SQuAD); `-` reads JSONL queries from standard input, as does leaving
+    /// out both this and `--query-vectors`.
+    #[arg(short = 'i', long)]
     queries: Option<PathBuf>,
     /// auto, queries, or a QA format name.
     #[arg(long, default_value = "auto")]
@@ -201,6 +203,7 @@ pub struct RetrieveArgs {
     /// Search with a query encoder that is not the one the index was built for.
     #[arg(long)]
     allow_foreign_encoder: bool,
+    /// Passages retrieved per query.
     #[arg(long, default_value_t = 20)]
     k: usize,
     /// jsonl or trec.
@@ -499,7 +502,7 @@ pub fn retrieve(a: RetrieveArgs) -> Result<()> {
     if let Some(p) = &a.query_vectors {
         return retrieve_vectors(&a, p);
     }
-    let input = Input::from_arg(a.queries.as_ref().expect("clap requires queries"));
+    let input = Input::from_arg(a.queries.as_deref().unwrap_or(Path::new("-")));
     let queries = read_queries(&input, &a.query_format)?;
     if queries.is_empty() {
         crate::bad_input!("{}: no queries", input.name().display());
@@ -650,10 +653,13 @@ pub struct FuseArgs {
     /// RRF's rank offset c.
     #[arg(long, default_value_t = 60.0)]
     rrf_c: f32,
+    /// Passages kept per query in the fused run.
     #[arg(long, default_value_t = 100)]
     k: usize,
+    /// jsonl or trec.
     #[arg(long, default_value = "jsonl")]
     format: RunFormat,
+    /// Fused run file; `-` (the default) is standard output.
     #[arg(long, short = 'o', default_value = "-")]
     output: PathBuf,
 }

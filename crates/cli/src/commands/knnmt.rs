@@ -35,10 +35,13 @@ pub struct BuildArgs {
     /// Model directory or run directory (the model that will decode with the datastore).
     #[arg(long)]
     model: PathBuf,
+    /// Source side of the in-domain parallel text, one sentence a line.
     #[arg(long)]
     src: PathBuf,
+    /// Target side, line-aligned with --src.
     #[arg(long)]
     tgt: PathBuf,
+    /// The datastore directory to write.
     #[arg(long)]
     out: PathBuf,
     /// hnsw (default) or exact.
@@ -60,6 +63,7 @@ pub struct BuildArgs {
     chunk_keys: usize,
     #[command(flatten)]
     graph: GraphArgs,
+    /// cpu, or cuda[:N] (a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     device: DeviceSpec,
 }
@@ -85,6 +89,7 @@ pub struct MergeArgs {
     /// The shard datastores (all n of them, any order).
     #[arg(required = true)]
     shards: Vec<PathBuf>,
+    /// The merged datastore directory.
     #[arg(long)]
     out: PathBuf,
     /// hnsw (default) or exact.
@@ -142,29 +147,37 @@ fn on_stage(bar: &ProgressBar) -> impl FnMut(Stage, ragl_core::progress::Progres
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
+    /// The translation model the datastore was built from (model or run directory).
     #[arg(long)]
     model: PathBuf,
+    /// A datastore from `ragl knnmt build` with this model.
     #[arg(long)]
     datastore: PathBuf,
-    /// Source sentences.
+    /// Source sentences, one a line; `-` is standard input.
     #[arg(short, long)]
     input: PathBuf,
     /// Reference translations, line-aligned with the input.
     #[arg(long = "ref")]
     reference: PathBuf,
+    /// Neighbours retrieved per decoding step.
     #[arg(long, default_value_t = 8)]
     k: usize,
+    /// Weight of the kNN distribution: p = λ·p_kNN + (1−λ)·p_MT.
     #[arg(long, default_value_t = 0.5)]
     lambda: f32,
+    /// Temperature T of p_kNN(y) ∝ Σ exp(−d/T) (distances are squared L2).
     #[arg(long, default_value_t = 10.0)]
     temperature: f32,
     /// Evaluate every combination of these (comma-separated) instead of one setting.
     #[arg(long)]
     sweep: bool,
+    /// With --sweep: the λ values, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "0.2,0.4,0.6,0.8")]
     lambdas: Vec<f32>,
+    /// With --sweep: the k values, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "4,8,16")]
     ks: Vec<usize>,
+    /// With --sweep: the temperatures, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,10,100")]
     temperatures: Vec<f32>,
     /// Only the first N sentences (a tuning subset).
@@ -173,21 +186,26 @@ pub struct EvalArgs {
     /// HNSW search beam (efSearch) for the datastore.
     #[arg(long)]
     ef: Option<usize>,
-    /// Write the kNN-MT translations here (and the base ones to PATH.base).
+    /// Write the kNN-MT translations here (and the base ones to PATH.base); `-` is standard
+    /// output (the table then goes to standard error, and no base file is written).
     #[arg(short, long)]
     output: Option<PathBuf>,
     /// With --sweep: a PNG of BLEU against λ, one line per (k, T), and the base model.
     #[arg(long)]
     plot: Option<PathBuf>,
-    /// Write the results (and the sweep table) as JSON here.
+    /// Write the results (and the sweep table) as a JSON report to FILE.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Print the JSON report on standard output instead of the table.
     #[arg(long)]
-    json: Option<PathBuf>,
+    json: bool,
     /// Skip the base-model decode (when its BLEU is already known, e.g. datastore-size
     /// curves); no base column or speed ratio then.
     #[arg(long, conflicts_with_all = ["plot", "output"])]
     no_base: bool,
     #[command(flatten)]
     beam: BeamArgs,
+    /// cpu, or cuda[:N] (a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     device: DeviceSpec,
 }
@@ -276,6 +294,9 @@ fn merge(a: &MergeArgs) -> Result<()> {
 }
 
 fn eval<B: Backend>(a: &EvalArgs, device: B::Device) -> Result<()> {
+    if a.json && a.output.as_deref() == Some(std::path::Path::new("-")) {
+        crate::bad_input!("--json and -o - both want standard output: write one to a file");
+    }
     let beam = a.beam.config()?;
     let m = load::<B>(&a.model, &device)?;
     let ds = Datastore::open(&a.datastore, Some(&m.fingerprint))
@@ -414,36 +435,44 @@ fn eval<B: Backend>(a: &EvalArgs, device: B::Device) -> Result<()> {
         },
     ) = (&runs[i], settings[i]);
     let sig = Bleu::new(BleuConfig::default()).signature(1).to_string();
-    println!(
+    // The table is the result on stdout, unless the translations or the JSON report go there.
+    let to_stdout = a.output.as_deref() != Some(std::path::Path::new("-")) && !a.json;
+    let table = |line: String| {
+        if to_stdout {
+            println!("{line}")
+        } else if !a.json {
+            eprintln!("{line}")
+        }
+    };
+    table(format!(
         "{:<10} {:>8} {:>10} {:>12} {:>14}",
         "system", "BLEU", "seconds", "tokens/s", "µs/dec. row"
-    );
+    ));
     let line = |name: &str, r: &Run| {
-        println!(
+        table(format!(
             "{name:<10} {:>8.2} {:>10.1} {:>12.0} {:>14.1}",
             r.bleu,
             r.secs,
             r.tokens as f64 / r.secs,
             r.us_per_row()
-        )
+        ))
     };
     if let Some(base) = &base {
         line("base", base);
     }
     line("kNN-MT", knn);
-    match &base {
-        Some(base) => println!(
+    table(match &base {
+        Some(base) => format!(
             "kNN-MT − base: {:+.2} BLEU; time {:.2}× base over the same sentences, {:.2}× per decoder row (k {k}, λ {lambda}, T {temperature}); {sig}",
             knn.bleu - base.bleu,
             knn.secs / base.secs,
             knn.us_per_row() / base.us_per_row()
         ),
-        None => println!("kNN-MT (k {k}, λ {lambda}, T {temperature}); {sig}"),
-    }
+        None => format!("kNN-MT (k {k}, λ {lambda}, T {temperature}); {sig}"),
+    });
     if let Some(p) = &a.output {
         let write = |p: &std::path::Path, hyps: &[String]| {
             crate::write_output(p, |w| {
-                use std::io::Write;
                 for h in hyps {
                     writeln!(w, "{h}")?;
                 }
@@ -451,13 +480,13 @@ fn eval<B: Backend>(a: &EvalArgs, device: B::Device) -> Result<()> {
             })
         };
         write(p, &knn.hyps)?;
-        if let Some(base) = &base {
+        if let Some(base) = base.as_ref().filter(|_| p != std::path::Path::new("-")) {
             let mut base_path = p.clone().into_os_string();
             base_path.push(".base");
             write(std::path::Path::new(&base_path), &base.hyps)?;
         }
     }
-    if let Some(p) = &a.json {
+    if a.report.is_some() || a.json {
         let j = serde_json::json!({
             "sentences": src.len(), "datastore_keys": ds.len(), "beam": beam.beam,
             "base": base.as_ref().map(|b| serde_json::json!(
@@ -467,7 +496,13 @@ fn eval<B: Backend>(a: &EvalArgs, device: B::Device) -> Result<()> {
             "index": ds.index.meta.index,
             "settings": rows, "signature": sig,
         });
-        ragl_core::atomic::write_bytes_atomic(p, serde_json::to_string_pretty(&j)?.as_bytes())?;
+        let text = serde_json::to_string_pretty(&j)?;
+        if let Some(p) = &a.report {
+            ragl_core::atomic::write_bytes_atomic(p, text.as_bytes())?;
+        }
+        if a.json {
+            println!("{text}");
+        }
     }
     Ok(())
 }

@@ -19,12 +19,12 @@ pub enum MaskCommand {
 
 #[derive(Args)]
 pub struct MakeArgs {
-    /// Annotated passages from `ragl mask annotate`.
-    #[arg(long)]
+    /// Annotated passages from `ragl mask annotate`; `-` (the default) is standard input.
+    #[arg(short, long, default_value = "-")]
     input: PathBuf,
     /// Examples JSONL: {"id","passage_id","text","input_ids","masked_positions",
-    /// "masked_ids","strategy","span"}.
-    #[arg(long)]
+    /// "masked_ids","strategy","span"}; `-` (the default) is standard output.
+    #[arg(short, long, default_value = "-")]
     output: PathBuf,
     /// Checkpoint directory whose tokenizer makes the input ids.
     #[arg(long)]
@@ -32,6 +32,7 @@ pub struct MakeArgs {
     /// salient (REALM), random-span, or random-token (BERT's 15%).
     #[arg(long, default_value = "salient")]
     strategy: ragl_mask::examples::Strategy,
+    /// Seed of the span choice and of the random strategies.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Maximum tokens of an example, [CLS] and [SEP] included (longer sentences are cut).
@@ -41,12 +42,13 @@ pub struct MakeArgs {
 
 #[derive(Args)]
 pub struct AnnotateArgs {
-    /// Passages JSONL (from `ragl corpus chunk`, or any {"id","text"[,"title"]}).
-    #[arg(long)]
+    /// Passages JSONL (from `ragl corpus chunk`, or any {"id","text"[,"title"]}); `-` (the
+    /// default) is standard input, read once: no gazetteer is mined from it.
+    #[arg(short, long, default_value = "-")]
     input: PathBuf,
     /// Output JSONL: each input record with "spans": [{"start","end","type"}] added
-    /// (character offsets into "text", end exclusive).
-    #[arg(long)]
+    /// (character offsets into "text", end exclusive); `-` (the default) is standard output.
+    #[arg(short, long, default_value = "-")]
     output: PathBuf,
     /// Spans from an external tagger instead of ragl's rules: JSONL {"id", "spans":
     /// [{"start","end","type"}]} keyed by passage id; passages it lacks get no spans.

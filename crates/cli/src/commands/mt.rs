@@ -1,6 +1,5 @@
 //! `ragl mt train|translate|average`: the translation model kNN-MT builds on.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -37,16 +36,20 @@ pub struct TrainArgs {
     /// Override the config's limits for this invocation.
     #[arg(long)]
     max_steps: Option<u64>,
+    /// Stop after this many minutes (overrides the config; a checkpoint is written).
     #[arg(long)]
     max_minutes: Option<f64>,
+    /// Stop after this many epochs (overrides the config).
     #[arg(long)]
     max_epochs: Option<u64>,
+    /// cpu, or cuda[:N] (a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     device: DeviceSpec,
 }
 
 #[derive(clap::Args)]
 pub struct BeamArgs {
+    /// Beam size (1: greedy).
     #[arg(long, default_value_t = 5)]
     pub beam: usize,
     /// Length penalty: hypotheses are ranked by log-probability / length^this.
@@ -79,21 +82,25 @@ pub struct TranslateArgs {
     /// Source sentences, one a line; `-` is standard input.
     #[arg(short, long, default_value = "-")]
     input: PathBuf,
-    /// Output file; standard output when absent.
-    #[arg(short, long)]
-    output: Option<PathBuf>,
+    /// Translations, one a line; `-` (the default) is standard output.
+    #[arg(short, long, default_value = "-")]
+    output: PathBuf,
     #[command(flatten)]
     beam: BeamArgs,
+    /// cpu, or cuda[:N] (a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     device: DeviceSpec,
 }
 
 #[derive(clap::Args)]
 pub struct AverageArgs {
+    /// A `ragl mt train` run directory.
     #[arg(long)]
     run: PathBuf,
+    /// How many of the newest checkpoints to average.
     #[arg(long, default_value_t = 5)]
     last: usize,
+    /// The averaged model directory.
     #[arg(long)]
     out: PathBuf,
 }
@@ -225,20 +232,12 @@ fn translate<B: Backend>(a: &TranslateArgs, device: B::Device) -> Result<()> {
         .map(|o| m.vocab.decode(o))
         .collect::<ragl_mt::Result<_>>()?;
     let secs = t.elapsed().as_secs_f64();
-    match &a.output {
-        Some(p) => crate::write_output(p, |w| {
-            for s in &text {
-                writeln!(w, "{s}")?;
-            }
-            Ok(())
-        })?,
-        None => {
-            let mut w = std::io::BufWriter::new(std::io::stdout().lock());
-            for s in &text {
-                writeln!(w, "{s}")?;
-            }
+    crate::write_output(&a.output, |w| {
+        for s in &text {
+            writeln!(w, "{s}")?;
         }
-    }
+        Ok(())
+    })?;
     eprintln!(
         "translated {} sentences in {:.1}s ({:.1} sentences/s, {:.0} output tokens/s, beam {})",
         lines.len(),

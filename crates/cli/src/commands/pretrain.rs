@@ -23,11 +23,13 @@ pub struct PretrainArgs {
     /// Stop after this many steps (the learning-rate schedule still follows the config).
     #[arg(long)]
     stop_after: Option<u64>,
+    /// Stop after this many minutes (overrides the config; a checkpoint is written).
     #[arg(long)]
     max_minutes: Option<f64>,
     /// Only draw the plots of an existing run.
     #[arg(long)]
     plot_only: bool,
+    /// cpu, or cuda[:N] (a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     device: DeviceSpec,
 }

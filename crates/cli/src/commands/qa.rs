@@ -23,10 +23,13 @@ pub struct SplitArgs {
     /// Directory for train.jsonl, dev.jsonl and test.jsonl.
     #[arg(long)]
     out_dir: PathBuf,
+    /// Share of the articles in dev.
     #[arg(long, default_value_t = 0.1)]
     dev: f64,
+    /// Share of the articles in test.
     #[arg(long, default_value_t = 0.2)]
     test: f64,
+    /// Seed of the article shuffle.
     #[arg(long, default_value_t = 1)]
     seed: u64,
 }
@@ -63,7 +66,6 @@ fn split(a: SplitArgs) -> Result<()> {
     for (name, idx) in ["train", "dev", "test"].iter().zip(&parts) {
         let path = a.out_dir.join(format!("{name}.jsonl"));
         crate::write_output(&path, |w| {
-            use std::io::Write;
             for &i in idx {
                 let e = &examples[i];
                 let Answer::Strings(answers) = &e.answer else {

@@ -22,33 +22,44 @@ pub enum SynthCommand {
 
 #[derive(clap::Args)]
 pub struct WorldArgs {
+    /// Output directory: docs.jsonl, qa.json (SQuAD layout), vocab.txt.
     #[arg(long)]
     pub out: PathBuf,
+    /// Invented people.
     #[arg(long, default_value_t = 240)]
     pub people: usize,
+    /// Invented cities.
     #[arg(long, default_value_t = 24)]
     pub cities: usize,
+    /// Invented organisations.
     #[arg(long, default_value_t = 12)]
     pub organisations: usize,
+    /// Seed: the same seed gives the same world.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 }
 
 #[derive(clap::Args)]
 pub struct ParallelArgs {
+    /// Output directory of the line-aligned .src/.tgt files.
     #[arg(long)]
     pub out: PathBuf,
+    /// General-domain training pairs.
     #[arg(long, default_value_t = 12_000)]
     pub general_train: usize,
     /// Medical sentences mixed into general.train.
     #[arg(long, default_value_t = 150)]
     pub medical_in_general: usize,
+    /// Medical-domain training pairs (the kNN datastore text).
     #[arg(long, default_value_t = 3_000)]
     pub medical_train: usize,
+    /// Dev pairs per domain.
     #[arg(long, default_value_t = 200)]
     pub dev: usize,
+    /// Test pairs per domain.
     #[arg(long, default_value_t = 300)]
     pub test: usize,
+    /// Seed: the same seed gives the same pairs.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 }
@@ -107,22 +118,28 @@ pub struct InitArgs {
     /// WordPiece vocabulary (one token per line, `[PAD]` first), copied into the model.
     #[arg(long)]
     pub vocab: PathBuf,
+    /// The checkpoint directory to write (HF layout).
     #[arg(long)]
     pub out: PathBuf,
+    /// Transformer layers.
     #[arg(long, default_value_t = 2)]
     pub layers: usize,
+    /// Hidden size.
     #[arg(long, default_value_t = 128)]
     pub hidden: usize,
+    /// Attention heads (must divide --hidden).
     #[arg(long, default_value_t = 2)]
     pub heads: usize,
     /// Feed-forward width (default 4 × hidden).
     #[arg(long)]
     pub ff: Option<usize>,
+    /// Longest input, in word pieces.
     #[arg(long, default_value_t = 512)]
     pub max_positions: usize,
     /// Include the MLM head (a knowledge-augmented encoder for `ragl pretrain`).
     #[arg(long)]
     pub mlm: bool,
+    /// Seed of the initial weights.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 }

@@ -37,10 +37,10 @@ pub struct QuickstartArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Every stage with a handful of steps on a tiny world: checks that the pipeline runs
-    /// (about a minute); its numbers mean nothing.
+    /// (~2 s on 2 cores); its numbers mean nothing.
     #[arg(long)]
     smoke: bool,
-    /// Only score the sample translations and answers compiled into the binary (seconds).
+    /// Only score the sample translations and answers compiled into the binary (~0.01 s).
     #[arg(long)]
     metrics_only: bool,
 }
@@ -495,7 +495,7 @@ pub fn run(a: QuickstartArgs) -> Result<()> {
             "10",
             "--plot",
             &q.p("bleu_vs_lambda.png"),
-            "--json",
+            "--report",
             &sweep_json,
         ])],
     )?;
@@ -523,7 +523,7 @@ pub fn run(a: QuickstartArgs) -> Result<()> {
             &format!("{lambda}"),
             "-o",
             &q.p("knnmt/medical.test.hyp"),
-            "--json",
+            "--report",
             &test_json,
         ])],
     )?;
