@@ -100,12 +100,16 @@ fn main() {
 
 /// Whether `e` comes from writing to a pipe whose reader has gone.
 fn closed_pipe(e: &anyhow::Error) -> bool {
+    use std::io::ErrorKind::BrokenPipe;
+    let json_pipe = |j: &serde_json::Error| j.io_error_kind() == Some(BrokenPipe);
     e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            || c.downcast_ref::<serde_json::Error>()
-                .and_then(serde_json::Error::io_error_kind)
-                == Some(std::io::ErrorKind::BrokenPipe)
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            io.kind() == BrokenPipe
+                || io
+                    .get_ref()
+                    .and_then(|i| i.downcast_ref::<serde_json::Error>())
+                    .is_some_and(json_pipe)
+        }) || c.downcast_ref::<serde_json::Error>().is_some_and(json_pipe)
     })
 }
 

@@ -48,7 +48,8 @@ impl std::str::FromStr for RunFormat {
 pub fn write_entry(w: &mut impl Write, e: &RunEntry, format: RunFormat) -> std::io::Result<()> {
     match format {
         RunFormat::Jsonl => {
-            serde_json::to_writer(&mut *w, e).map_err(std::io::Error::other)?;
+            // serde_json gives back the original io::Error (a closed pipe stays a BrokenPipe).
+            serde_json::to_writer(&mut *w, e).map_err(std::io::Error::from)?;
             w.write_all(b"\n")
         }
         RunFormat::Trec => {

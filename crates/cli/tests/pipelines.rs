@@ -1,0 +1,140 @@
+//! The shell contract, held by real pipelines: commands chained through stdin and stdout
+//! (bash, `set -o pipefail`) on the artifacts of one `ragl quickstart --smoke` run, each
+//! compared with the same commands run through files; and a closed downstream pipe
+//! (`| head -1`) ending a command quietly with exit 0.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The smoke run every test reads (made once per test binary).
+fn smoke() -> &'static Path {
+    static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, qs) = DIR.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        let qs = d.path().join("qs");
+        let o = Command::new(env!("CARGO_BIN_EXE_ragl"))
+            .args(["quickstart", "--smoke", "--out", qs.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        (d, qs)
+    });
+    qs
+}
+
+/// Runs `script` in bash inside the smoke run's directory, with `$RAGL` the binary.
+fn bash(script: &str) -> Output {
+    Command::new("bash")
+        .args(["-c", &format!("set -euo pipefail\n{script}")])
+        .current_dir(smoke())
+        .env("RAGL", env!("CARGO_BIN_EXE_ragl"))
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {:?}, stderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+#[test]
+fn translate_into_eval_bleu() {
+    let piped = stdout(&bash(
+        r#""$RAGL" mt translate --model mt < data/mt/medical.test.src | "$RAGL" eval bleu data/mt/medical.test.tgt"#,
+    ));
+    let files = stdout(&bash(
+        r#"d=$(mktemp -d)
+"$RAGL" mt translate --model mt -i data/mt/medical.test.src -o "$d/hyp"
+"$RAGL" eval bleu data/mt/medical.test.tgt -i "$d/hyp""#,
+    ));
+    assert!(piped.starts_with("BLEU"), "{piped}");
+    assert_eq!(piped, files);
+}
+
+#[test]
+fn predict_into_eval_qa() {
+    let piped = stdout(&bash(
+        r#""$RAGL" predict-qa --checkpoint qa-retrieval/best --passages data/world/passages.jsonl --k 3 < data/qa/test.jsonl | "$RAGL" eval qa --gold data/qa/test.jsonl --json"#,
+    ));
+    let files = stdout(&bash(
+        r#"d=$(mktemp -d)
+"$RAGL" predict-qa --checkpoint qa-retrieval/best --passages data/world/passages.jsonl --k 3 -i data/qa/test.jsonl -o "$d/pred.jsonl"
+"$RAGL" eval qa --gold data/qa/test.jsonl --pred "$d/pred.jsonl" --json"#,
+    ));
+    let j: serde_json::Value = serde_json::from_str(&piped).unwrap();
+    assert!(j["total"].as_u64().unwrap() > 0, "{piped}");
+    assert_eq!(piped, files);
+}
+
+#[test]
+fn chunk_annotate_and_mask_through_pipes() {
+    // From stdin, annotate mines no gazetteer (it cannot read its input twice): the files
+    // are annotated with --no-mine to match.
+    let piped = stdout(&bash(
+        r#"cat data/world/docs.jsonl | "$RAGL" corpus chunk --tokenizer models/tower --max-tokens 64 | "$RAGL" mask annotate | "$RAGL" mask make --tokenizer models/tower --seed 3"#,
+    ));
+    let files = stdout(&bash(
+        r#"d=$(mktemp -d)
+"$RAGL" corpus chunk -i data/world/docs.jsonl -o "$d/p.jsonl" --tokenizer models/tower --max-tokens 64
+"$RAGL" mask annotate -i "$d/p.jsonl" -o "$d/a.jsonl" --no-mine
+"$RAGL" mask make -i "$d/a.jsonl" -o "$d/e.jsonl" --tokenizer models/tower --seed 3
+cat "$d/e.jsonl""#,
+    ));
+    assert!(piped.lines().count() > 10, "{piped}");
+    assert_eq!(piped, files);
+}
+
+#[test]
+fn squad_json_on_stdin_is_detected_as_a_path_is() {
+    let piped = stdout(&bash(
+        r#"cat data/world/qa.json | "$RAGL" corpus chunk --tokenizer models/tower --max-tokens 64"#,
+    ));
+    let files = stdout(&bash(
+        r#""$RAGL" corpus chunk -i data/world/qa.json --tokenizer models/tower --max-tokens 64"#,
+    ));
+    assert!(!piped.is_empty());
+    assert_eq!(piped, files);
+}
+
+#[test]
+fn retrieve_into_fuse_into_eval_retrieval() {
+    let piped = stdout(&bash(
+        r#""$RAGL" retrieve --index index-bm25 --k 20 < data/qa/test.jsonl | "$RAGL" fuse --run - --k 20 | "$RAGL" eval retrieval --gold data/qa/test.jsonl --passages data/world/passages.jsonl --k 1,5,20"#,
+    ));
+    let files = stdout(&bash(
+        r#"d=$(mktemp -d)
+"$RAGL" retrieve --index index-bm25 --k 20 -i data/qa/test.jsonl -o "$d/run.jsonl"
+"$RAGL" fuse --run "$d/run.jsonl" --k 20 -o "$d/fused.jsonl"
+"$RAGL" eval retrieval --gold data/qa/test.jsonl --passages data/world/passages.jsonl --k 1,5,20 --retrieved "$d/fused.jsonl""#,
+    ));
+    assert!(piped.contains("recall@5"), "{piped}");
+    assert_eq!(piped, files);
+}
+
+#[test]
+fn a_closed_pipe_ends_a_command_quietly() {
+    // Enough output that the writer outlives its reader: 40 copies of the test questions,
+    // the whole corpus each.
+    let o = bash(
+        r#"d=$(mktemp -d)
+for i in $(seq 40); do cat data/qa/test.jsonl; done > "$d/q.jsonl"
+set +o pipefail
+"$RAGL" retrieve --index index-bm25 --k 1000 -i "$d/q.jsonl" 2> "$d/err" | head -1 > /dev/null
+echo "retrieve ${PIPESTATUS[0]}"
+"$RAGL" completions zsh 2> "$d/err2" | head -1 > /dev/null
+echo "completions ${PIPESTATUS[0]}"
+cat "$d/err" "$d/err2""#,
+    );
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("retrieve 0\ncompletions 0\n"),
+        "exit codes and stderr: {out}"
+    );
+    assert!(!out.contains("error"), "{out}");
+}
