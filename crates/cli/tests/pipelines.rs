@@ -138,3 +138,37 @@ cat "$d/err" "$d/err2""#,
     );
     assert!(!out.contains("error"), "{out}");
 }
+
+/// The common mistakes get messages that say what to do, with exit 2.
+#[test]
+fn errors_say_what_to_do() {
+    let case = |script: &str, want: &[&str]| {
+        let o = bash(script);
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{script}: {e}");
+        for w in want {
+            assert!(e.contains(w), "{script}: {w:?} not in {e:?}");
+        }
+        assert!(!e.contains("column"), "{script}: {e}");
+    };
+    // SQuAD JSON where passages are expected.
+    case(
+        r#"d=$(mktemp -d); "$RAGL" index build --passages data/world/qa.json --kind bm25 --out "$d/i""#,
+        &["qa.json:1", "SQuAD JSON", "ragl corpus chunk"],
+    );
+    // Plain text on stdin where passages JSONL is expected.
+    case(
+        r#"echo "just some text" | "$RAGL" mask annotate"#,
+        &["<stdin>:1", "\"id\", \"text\""],
+    );
+    // A misspelt model directory.
+    case(
+        r#""$RAGL" corpus chunk -i data/world/docs.jsonl --tokenizer models/towr"#,
+        &["models/towr: no such directory"],
+    );
+    // A run that names a passage the passages file lacks: both files named.
+    case(
+        r#"sed '1s/"hits":\[{"id":"[^"]*"/"hits":[{"id":"nope"/' retrieval/bm25.run | "$RAGL" eval retrieval --gold data/qa/test.jsonl --passages data/world/passages.jsonl"#,
+        &["\"nope\"", "data/world/passages.jsonl"],
+    );
+}

@@ -49,6 +49,16 @@ pub struct Passages {
     pub skipped: u64,
 }
 
+/// What to do about a line that is not a passage record.
+fn passage_hint(text: &str) -> &'static str {
+    let t = text.trim_start();
+    if t.starts_with('{') && t.contains("\"data\"") && t.contains("\"paragraphs\"") {
+        "this is SQuAD JSON, not passages: make passages with `ragl corpus chunk -i FILE --tokenizer MODEL`"
+    } else {
+        "expected one passage a line, {\"id\", \"text\"[, \"title\"]}, as `ragl corpus chunk` writes"
+    }
+}
+
 impl Passages {
     pub fn open(input: &Input, skip_empty: bool) -> Result<Self> {
         Ok(Passages {
@@ -63,7 +73,7 @@ impl Passages {
         let r: Record = serde_json::from_str(text).map_err(|e| Error::Json {
             path: self.name.clone(),
             line: number,
-            message: e.to_string(),
+            message: format!("{}; {}", crate::read::json_message(&e), passage_hint(text)),
         })?;
         let bad = |m: String| Error::format(&self.name, number, m);
         let id = match r.id {

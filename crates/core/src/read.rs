@@ -270,6 +270,16 @@ pub fn read_json<T: DeserializeOwned>(input: &Input) -> Result<T> {
     })
 }
 
+/// serde_json's message without its "at line L column C" (the line is the file's own, and
+/// a column in a long line is no help).
+pub fn json_message(e: &serde_json::Error) -> String {
+    let m = e.to_string();
+    match m.rfind(" at line ") {
+        Some(i) => m[..i].to_string(),
+        None => m,
+    }
+}
+
 /// Reads a TOML file into `T` (a run config): a syntax error or an unknown or mistyped
 /// field is a `file:line` error naming the line where it starts.
 pub fn toml_file<T: DeserializeOwned>(path: &Path) -> Result<T> {

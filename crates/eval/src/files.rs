@@ -120,5 +120,13 @@ pub fn recall_report(
             texts.insert(p.id, p.text);
         }
     }
-    answer_recall(&gold, &run, &texts, ks)
+    answer_recall(&gold, &run, &texts, ks).map_err(|e| match e {
+        // Name the files a missing id was looked for in.
+        Error::Format(m) if m.contains("is not in the passages file") => Error::Format(format!(
+            "{}: {m} {}",
+            retrieved.display(),
+            passages.display()
+        )),
+        e => e,
+    })
 }

@@ -48,7 +48,10 @@ fn record(input: &Input, line: &Line) -> Result<Record> {
     let v: Record = serde_json::from_str(&line.text).map_err(|e| ragl_core::Error::Json {
         path: input.name(),
         line: line.number,
-        message: e.to_string(),
+        message: format!(
+            "{}; expected one passage a line, {{\"id\", \"text\"[, \"title\"]}}, as `ragl corpus chunk` writes",
+            ragl_core::read::json_message(&e)
+        ),
     })?;
     if !v.get("text").is_some_and(|t| t.is_string()) || !v.contains_key("id") {
         return Err(ragl_core::Error::format(

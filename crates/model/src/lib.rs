@@ -32,7 +32,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub enum Error {
     #[error(transparent)]
     Core(#[from] ragl_core::Error),
-    #[error("{dir}: checkpoint has no {file}")]
+    #[error("{}", missing_file(.dir, .file))]
     MissingFile { dir: PathBuf, file: &'static str },
     #[error("{path}:{line}: not a BERT config: {message}")]
     Config {
@@ -53,6 +53,19 @@ pub enum Error {
     MissingTensors { path: PathBuf, names: Vec<String> },
     #[error("{path}: tokenizer: {message}")]
     Tokenizer { path: PathBuf, message: String },
+}
+
+/// A missing checkpoint file, or (more often) a misspelt directory.
+fn missing_file(dir: &std::path::Path, file: &str) -> String {
+    if dir.is_dir() {
+        format!("{}: checkpoint has no {file}", dir.display())
+    } else {
+        format!(
+            "{}: no such directory (a model directory holds config.json, model.safetensors and \
+             tokenizer.json or vocab.txt)",
+            dir.display()
+        )
+    }
 }
 
 impl Error {
