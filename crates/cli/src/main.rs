@@ -9,6 +9,7 @@
 mod backend;
 mod commands;
 mod plot;
+mod progress;
 
 use clap::{Parser, Subcommand};
 
@@ -18,6 +19,19 @@ struct Cli {
     /// Worker threads for CPU compute (default: all cores).
     #[arg(long, global = true, display_order = 1000)]
     threads: Option<usize>,
+    /// Progress display on stderr: auto (a bar on a terminal, a plain line every 10 s
+    /// otherwise), bar, plain, or none.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        display_order = 1001
+    )]
+    progress: progress::Mode,
+    /// No progress display (summaries and errors still print).
+    #[arg(long, short = 'q', global = true, display_order = 1002)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -80,6 +94,7 @@ enum Command {
 fn main() {
     quiet_on_closed_pipe();
     let cli = Cli::parse();
+    progress::init(cli.progress, cli.quiet);
     if let Some(n) = cli.threads {
         // burn-flex and tokenizers both run on rayon's global pool.
         let _ = rayon::ThreadPoolBuilder::new()

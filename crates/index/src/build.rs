@@ -89,7 +89,7 @@ pub fn build_dense<T>(
     spec: &BuildSpec,
     source: impl Iterator<Item = Result<(String, T)>>,
     rows: usize,
-    mut embed: impl FnMut(&[T]) -> Result<Vec<f32>>,
+    mut embed: impl FnMut(&[T], &mut dyn FnMut(usize)) -> Result<Vec<f32>>,
     threads: usize,
     mut progress: impl FnMut(Stage, Progress) + Send,
 ) -> Result<BuildSummary> {
@@ -133,7 +133,20 @@ pub fn build_dense<T>(
                 ids.push(id);
                 items.push(item);
             }
-            let v = embed(&items)?;
+            // The embedder reports rows as it finishes batches, so progress moves within
+            // a chunk, not only at its end.
+            let base = summary.rows as u64;
+            let mut within = 0u64;
+            let v = embed(&items, &mut |n| {
+                within += n as u64;
+                progress(
+                    Stage::Embed,
+                    Progress {
+                        done: base + within,
+                        total,
+                    },
+                );
+            })?;
             if v.len() != want * dim {
                 return Err(Error::Mismatch(format!(
                     "the encoder returned {} values for {want} passages of dimension {dim}",
@@ -422,7 +435,7 @@ pub fn build_from_npy(
         &spec,
         source,
         rows,
-        |rows: &[Vec<f32>]| Ok(rows.concat()),
+        |rows: &[Vec<f32>], _| Ok(rows.concat()),
         threads,
         progress,
     )

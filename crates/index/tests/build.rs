@@ -64,7 +64,7 @@ fn build(
         spec,
         source(data),
         data.len() / DIM,
-        |rows: &[Vec<f32>]| {
+        |rows: &[Vec<f32>], _| {
             chunk += 1;
             if Some(chunk) == fail_at_chunk {
                 return Err(Error::Mismatch("simulated crash".into()));
@@ -91,7 +91,7 @@ fn an_interrupted_build_resumes_to_the_same_index() {
         &s,
         source(&data),
         950,
-        |r: &[Vec<f32>]| Ok(r.concat()),
+        |r: &[Vec<f32>], _| Ok(r.concat()),
         1,
         |_, _| {},
     )
@@ -253,4 +253,31 @@ fn graph_only_f16_index_keeps_its_vectors_in_the_graph() {
         .err()
         .unwrap();
     assert!(e.to_string().contains("quantised"), "{e}");
+}
+
+#[test]
+fn progress_moves_with_each_batch_not_each_chunk() {
+    let d = tempfile::tempdir().unwrap();
+    let data = vectors(250, 5);
+    let mut seen = Vec::new();
+    build_dense(
+        &d.path().join("i"),
+        &spec(IndexConfig::Exact { metric: Metric::Ip }, None),
+        source(&data),
+        250,
+        |rows: &[Vec<f32>], tick| {
+            // An embedder working in batches of 10 rows.
+            for b in rows.chunks(10) {
+                tick(b.len());
+            }
+            Ok(rows.concat())
+        },
+        1,
+        |_, p| seen.push(p.done),
+    )
+    .unwrap();
+    // Chunks of 100 rows: 10 reports each, rising by 10, the last at the total.
+    assert_eq!(seen[..3], [10, 20, 30]);
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+    assert_eq!(seen.iter().filter(|&&n| n == 250).count(), 2, "{seen:?}");
 }

@@ -136,7 +136,7 @@ pub fn build<B: Backend>(
         &spec,
         source,
         records.len(),
-        |chunk: &[(u32, u32)]| {
+        |chunk: &[(u32, u32)], _| {
             Ok(teacher_force(
                 &m.model,
                 &pairs,

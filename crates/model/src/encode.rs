@@ -359,16 +359,16 @@ pub fn embed_jsonl<B: Backend>(
             return Ok(());
         }
         let done_before = summary.rows as u64;
-        let emb = encoder.embed(chunk, batch_size)?;
+        let mut done = done_before;
+        let emb = encoder.embed_with(chunk, batch_size, |n| {
+            done += n as u64;
+            progress(Progress { done, total });
+        })?;
         for row in emb.data.chunks_exact(emb.dim) {
             npy.write_row(row)?;
         }
         summary.rows += chunk.len();
         summary.truncated += emb.truncated;
-        progress(Progress {
-            done: done_before + chunk.len() as u64,
-            total,
-        });
         chunk.clear();
         Ok(())
     };

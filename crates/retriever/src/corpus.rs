@@ -103,12 +103,12 @@ pub fn build_dense_index<B: Backend>(
         &spec,
         source,
         rows,
-        |items: &[Passage]| {
+        |items: &[Passage], tick: &mut dyn FnMut(usize)| {
             let pairs: Vec<(String, Option<String>)> =
                 items.iter().map(Passage::encoder_pair).collect();
             tower
                 .encoder
-                .embed(&pairs, b.batch_size)
+                .embed_with(&pairs, b.batch_size, tick)
                 .map(|e| e.data)
                 .map_err(|e| ragl_index::Error::Mismatch(e.to_string()))
         },

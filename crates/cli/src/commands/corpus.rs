@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
+
 use ragl_core::read::Input;
 use ragl_corpus::chunk::{ChunkConfig, Chunker};
 use ragl_corpus::document::{DocFormat, Documents};
@@ -77,13 +77,10 @@ fn chunk(a: ChunkArgs) -> Result<()> {
                 .map_err(|e| ragl_core::Error::format(&a.tokenizer, 0, e.to_string()))
         },
     );
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} chunk [{elapsed_precise}] {pos} documents  {per_sec}",
-        )
-        .expect("template"),
-    );
+    let bar = crate::progress::spinner();
+    bar.set_style(crate::progress::style(
+        "{spinner} chunk [{elapsed_precise}] {pos} documents  {rate}",
+    ));
     let t = Instant::now();
     let mut bytes = 0u64;
     let mut batch = Vec::with_capacity(512);

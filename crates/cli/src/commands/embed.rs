@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use burn::tensor::backend::Backend;
-use indicatif::{ProgressBar, ProgressStyle};
+
 use ragl_core::read::Input;
 use ragl_model::checkpoint::LoadReport;
 use ragl_model::encode::{Encoder, EncoderSpec, Pooling, embed_jsonl};
@@ -119,11 +119,10 @@ fn run_on<B: Backend>(a: &EmbedArgs, device: B::Device) -> Result<()> {
     let spec = a.enc.spec(&a.model)?;
     let (encoder, _) = load_encoder::<B>(&spec, &a.enc.device, &device)?;
     let pooling = spec.pooling;
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} embed [{elapsed_precise}] {wide_bar} {pos}/{len} texts  {per_sec}  ETA {eta}")
-            .expect("template"),
-    );
+    let bar = crate::progress::bar(0);
+    bar.set_style(crate::progress::style(
+        "{spinner} embed [{elapsed_precise}] {wide_bar} {pos}/{len} texts  {rate}  ETA {eta}",
+    ));
     let t = Instant::now();
     let input = Input::from_arg(&a.input);
     let s = embed_jsonl(

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
-use indicatif::{ProgressBar, ProgressStyle};
+
 use ragl_realm::openqa::{self, FinetuneConfig};
 
 use crate::backend::DeviceSpec;
@@ -84,13 +84,10 @@ fn run_finetune<B: Backend>(a: &FinetuneArgs, device: B::Device) -> Result<()> {
     if a.stop_after.is_some() {
         cfg.train.stop_after = a.stop_after;
     }
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} finetune-qa [{elapsed_precise}] {wide_bar} step {pos}/{len} {msg}  ETA {eta}",
-        )
-        .expect("template"),
-    );
+    let bar = crate::progress::bar(0);
+    bar.set_style(crate::progress::style(
+        "{spinner} finetune-qa [{elapsed_precise}] {wide_bar} step {pos}/{len} {msg}  ETA {eta}",
+    ));
     let mut last_dev = String::new();
     let workers = a.device.training_workers();
     let s = openqa::finetune::<Autodiff<B>>(&cfg, &a.run, &device, workers, |r| {
@@ -131,12 +128,11 @@ fn run_predict<B: Backend>(a: &PredictArgs, device: B::Device) -> Result<()> {
     let format = ragl_eval::qa_data::GoldFormat::detect(&input)?;
     let exs = ragl_eval::qa_data::read_gold(&input, format)?;
     let questions: Vec<&str> = exs.iter().map(|e| e.question.as_str()).collect();
-    let bar = ProgressBar::new(questions.len() as u64);
+    let bar = crate::progress::bar(questions.len() as u64);
     bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} predict-qa [{elapsed_precise}] {wide_bar} {pos}/{len} questions  {per_sec}  ETA {eta}",
-        )
-        .expect("template"),
+        crate::progress::style(
+            "{spinner} predict-qa [{elapsed_precise}] {wide_bar} {pos}/{len} questions  {rate}  ETA {eta}",
+        ),
     );
     let t = Instant::now();
     let preds = openqa::predict(&l, &index, &passages, &questions, a.k, a.batch_size, |n| {

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use burn::tensor::backend::Backend;
 use clap::{Args, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use ragl_core::read::Input;
 use ragl_core::run::{RunFormat, write_entry};
 use ragl_index::artifact::{IndexConfig, SearchMode, read_meta};
@@ -232,12 +232,11 @@ pub fn run(c: IndexCommand) -> Result<()> {
 }
 
 fn bar(what: &str) -> ProgressBar {
-    let b = ProgressBar::new(0);
+    let b = crate::progress::bar(0);
     b.set_style(
-        ProgressStyle::with_template(&format!(
-            "{{spinner}} {what} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}}  {{per_sec}}  ETA {{eta}}"
-        ))
-        .expect("template"),
+        crate::progress::style(&format!(
+            "{{spinner}} {what} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}}  {{rate}}  ETA {{eta}}"
+        )),
     );
     b
 }

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use burn::tensor::backend::Backend;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use ragl_core::read::{Input, Lines};
 use ragl_eval::bleu::{Bleu, BleuConfig};
 use ragl_index::artifact::IndexConfig;
@@ -122,13 +122,10 @@ fn index_config(kind: &str, keys: &str) -> Result<IndexConfig> {
 }
 
 fn stage_bar() -> ProgressBar {
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {msg} [{elapsed_precise}] {wide_bar} {pos}/{len} keys  {per_sec}  ETA {eta}",
-        )
-        .expect("template"),
-    );
+    let bar = crate::progress::bar(0);
+    bar.set_style(crate::progress::style(
+        "{spinner} {msg} [{elapsed_precise}] {wide_bar} {pos}/{len} keys  {rate}  ETA {eta}",
+    ));
     bar
 }
 
@@ -333,10 +330,9 @@ fn eval<B: Backend>(a: &EvalArgs, device: B::Device) -> Result<()> {
         beam.beam
     );
     let bar = |label: &str, n: usize| {
-        let bar = ProgressBar::new(n as u64);
+        let bar = crate::progress::bar(n as u64);
         bar.set_style(
-            ProgressStyle::with_template(&format!("{{spinner}} {label} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} sentences  ETA {{eta}}"))
-                .expect("template"),
+            crate::progress::style(&format!("{{spinner}} {label} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} sentences  ETA {{eta}}")),
         );
         bar
     };

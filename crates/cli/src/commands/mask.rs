@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
+
 use ragl_core::read::Input;
 use ragl_mask::files::{self, MakeConfig, Pass, read_external_spans};
 
@@ -71,13 +71,10 @@ fn annotate(a: AnnotateArgs) -> Result<()> {
     let t = Instant::now();
     let external = a.spans.as_deref().map(read_external_spans).transpose()?;
     let mine = external.is_none() && !a.no_mine && matches!(input, Input::File(_));
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {msg} [{elapsed_precise}] {pos} passages  {per_sec}",
-        )
-        .expect("template"),
-    );
+    let bar = crate::progress::spinner();
+    bar.set_style(crate::progress::style(
+        "{spinner} {msg} [{elapsed_precise}] {pos} passages  {rate}",
+    ));
     bar.set_message(if mine { "mine gazetteer" } else { "annotate" });
     let mut pass = if mine { Pass::Mine } else { Pass::Annotate };
     let mut stats = None;
@@ -139,13 +136,10 @@ fn make(a: MakeArgs) -> Result<()> {
     };
     let input = Input::from_arg(&a.input);
     let t = Instant::now();
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} mask [{elapsed_precise}] {pos} passages  {per_sec}",
-        )
-        .expect("template"),
-    );
+    let bar = crate::progress::spinner();
+    bar.set_style(crate::progress::style(
+        "{spinner} mask [{elapsed_precise}] {pos} passages  {rate}",
+    ));
     let mut stats = None;
     crate::write_output(&a.output, |w| {
         let encode = |texts: &[&str]| tok.encode_offsets(texts).map_err(|e| e.to_string());

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use ragl_core::read::{Input, Lines};
 use ragl_mt::beam::{BeamConfig, NoHook};
 use ragl_mt::train::{Event, RunConfig};
@@ -128,13 +128,10 @@ fn train<B: Backend>(a: &TrainArgs, device: B::Device) -> Result<()> {
     if a.max_epochs.is_some() {
         cfg.train.max_epochs = a.max_epochs;
     }
-    let bar = ProgressBar::new(cfg.train.max_steps.unwrap_or(0));
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} mt train [{elapsed_precise}] {wide_bar} step {pos}/{len} {msg}",
-        )
-        .expect("template"),
-    );
+    let bar = crate::progress::bar(cfg.train.max_steps.unwrap_or(0));
+    bar.set_style(crate::progress::style(
+        "{spinner} mt train [{elapsed_precise}] {wide_bar} step {pos}/{len} {msg}",
+    ));
     let mut last_dev = String::new();
     let workers = a.device.training_workers();
     let st = ragl_mt::train::train::<Autodiff<B>>(&cfg, &a.run, &device, workers, |e| match e {
@@ -210,13 +207,10 @@ fn translate<B: Backend>(a: &TranslateArgs, device: B::Device) -> Result<()> {
         .with_context(|| format!("loading {}", a.model.display()))?;
     let lines = Lines::read_all(&Input::from_arg(&a.input))?;
     let t = Instant::now();
-    let bar = ProgressBar::new(lines.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} translate [{elapsed_precise}] {wide_bar} {pos}/{len} sentences  ETA {eta}",
-        )
-        .expect("template"),
-    );
+    let bar = crate::progress::bar(lines.len() as u64);
+    bar.set_style(crate::progress::style(
+        "{spinner} translate [{elapsed_precise}] {wide_bar} {pos}/{len} sentences  ETA {eta}",
+    ));
     let mut enc = Vec::with_capacity(lines.len());
     for l in &lines {
         let mut ids = m.vocab.encode(l)?;

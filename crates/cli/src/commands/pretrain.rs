@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
-use indicatif::{ProgressBar, ProgressStyle};
+
 use ragl_realm::pretrain::{self, PretrainConfig};
 
 use crate::backend::DeviceSpec;
@@ -49,13 +49,10 @@ where
     if a.max_minutes.is_some() {
         cfg.train.max_minutes = a.max_minutes;
     }
-    let bar = ProgressBar::new(cfg.train.max_steps);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} pretrain [{elapsed_precise}] {wide_bar} step {pos}/{len} {msg}  ETA {eta}",
-        )
-        .expect("template"),
-    );
+    let bar = crate::progress::bar(cfg.train.max_steps);
+    bar.set_style(crate::progress::style(
+        "{spinner} pretrain [{elapsed_precise}] {wide_bar} step {pos}/{len} {msg}  ETA {eta}",
+    ));
     let s = pretrain::pretrain_with_ict::<Autodiff<B>>(
         &cfg,
         &a.run,

@@ -56,7 +56,7 @@ pub fn exact_index(
         &spec,
         vectors.into_iter().map(Ok),
         n,
-        |rows: &[Vec<f32>]| Ok(rows.concat()),
+        |rows: &[Vec<f32>], _| Ok(rows.concat()),
         1,
         |_, _| {},
     )
