@@ -1,7 +1,8 @@
 //! The shell contract, held by real pipelines: commands chained through stdin and stdout
-//! (bash, `set -o pipefail`) on the artifacts of one `ragl quickstart --smoke` run, each
-//! compared with the same commands run through files; and a closed downstream pipe
-//! (`| head -1`) ending a command quietly with exit 0.
+//! (bash, `set -o pipefail`; some with explicit `-`, some with the flags left out) on the
+//! artifacts of one `ragl quickstart --smoke` run, each compared with the same commands run
+//! through files; a closed downstream pipe (`| head -1`) ending a command quietly with exit
+//! 0; and the common mistakes answered with what to do.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -46,7 +47,7 @@ fn stdout(o: &Output) -> String {
 #[test]
 fn translate_into_eval_bleu() {
     let piped = stdout(&bash(
-        r#""$RAGL" mt translate --model mt < data/mt/medical.test.src | "$RAGL" eval bleu data/mt/medical.test.tgt"#,
+        r#""$RAGL" mt translate --model mt -i - -o - < data/mt/medical.test.src | "$RAGL" eval bleu data/mt/medical.test.tgt -i -"#,
     ));
     let files = stdout(&bash(
         r#"d=$(mktemp -d)
@@ -60,7 +61,7 @@ fn translate_into_eval_bleu() {
 #[test]
 fn predict_into_eval_qa() {
     let piped = stdout(&bash(
-        r#""$RAGL" predict-qa --checkpoint qa-retrieval/best --passages data/world/passages.jsonl --k 3 < data/qa/test.jsonl | "$RAGL" eval qa --gold data/qa/test.jsonl --json"#,
+        r#""$RAGL" predict-qa --checkpoint qa-retrieval/best --passages data/world/passages.jsonl --k 3 -o - < data/qa/test.jsonl | "$RAGL" eval qa --gold data/qa/test.jsonl --pred - --json"#,
     ));
     let files = stdout(&bash(
         r#"d=$(mktemp -d)
@@ -77,7 +78,7 @@ fn chunk_annotate_and_mask_through_pipes() {
     // From stdin, annotate mines no gazetteer (it cannot read its input twice): the files
     // are annotated with --no-mine to match.
     let piped = stdout(&bash(
-        r#"cat data/world/docs.jsonl | "$RAGL" corpus chunk --tokenizer models/tower --max-tokens 64 | "$RAGL" mask annotate | "$RAGL" mask make --tokenizer models/tower --seed 3"#,
+        r#"cat data/world/docs.jsonl | "$RAGL" corpus chunk --input - --output - --tokenizer models/tower --max-tokens 64 | "$RAGL" mask annotate | "$RAGL" mask make --tokenizer models/tower --seed 3"#,
     ));
     let files = stdout(&bash(
         r#"d=$(mktemp -d)
