@@ -104,6 +104,20 @@ fn squad_json_on_stdin_is_detected_as_a_path_is() {
 }
 
 #[test]
+fn query_formats_are_detected_on_stdin_as_on_a_path() {
+    for file in ["data/world/qa.json", "data/qa/test.jsonl"] {
+        let piped = stdout(&bash(&format!(
+            r#"cat {file} | "$RAGL" retrieve --index index-bm25 --k 5"#
+        )));
+        let path = stdout(&bash(&format!(
+            r#""$RAGL" retrieve --index index-bm25 --k 5 -i {file}"#
+        )));
+        assert!(piped.lines().count() > 10, "{file}: {piped}");
+        assert_eq!(piped, path, "{file}");
+    }
+}
+
+#[test]
 fn retrieve_into_fuse_into_eval_retrieval() {
     let piped = stdout(&bash(
         r#""$RAGL" retrieve --index index-bm25 --k 20 < data/qa/test.jsonl | "$RAGL" fuse --run - --k 20 | "$RAGL" eval retrieval --gold data/qa/test.jsonl --passages data/world/passages.jsonl --k 1,5,20"#,

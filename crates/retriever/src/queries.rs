@@ -29,7 +29,7 @@ struct Record {
 pub fn read_queries(input: &Input, format: &str) -> Result<Vec<Query>> {
     let qa = match format {
         "queries" => None,
-        "auto" if matches!(input, Input::Stdin) || looks_like_queries(input)? => None,
+        "auto" if looks_like_queries(input)? => None,
         "auto" => Some(GoldFormat::detect(input)?),
         name => Some(
             GoldFormat::from_name(name)
@@ -61,10 +61,8 @@ pub fn read_queries(input: &Input, format: &str) -> Result<Vec<Query>> {
 
 /// A JSONL whose first record has an id and a text or question but no answer.
 fn looks_like_queries(input: &Input) -> Result<bool> {
-    let mut first = String::new();
-    let mut r = input.open()?;
-    std::io::BufRead::read_line(&mut r, &mut first)
-        .map_err(|e| ragl_core::Error::io(input.name(), e))?;
+    // Peeked, so that stdin is detected as a file is and still read whole afterwards.
+    let first = input.first_line()?;
     Ok(
         serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(first.trim()).is_ok_and(
             |m| {
