@@ -514,6 +514,8 @@ fn quickstart_smoke_runs_every_stage_and_writes_the_summary_and_plots() {
     assert!(o.status.success(), "{}", stderr(&o));
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(summary.contains("open-domain QA exact match"), "{summary}");
+    assert!(summary.contains("ORQA start"), "{summary}");
+    assert!(out.join("qa-orqa/best/manifest.json").is_file());
     assert!(
         summary.contains("BLEU on the new (medical) domain"),
         "{summary}"

@@ -33,7 +33,8 @@ pub struct EvalReport {
     /// Mean p(∅|x), and mean p(z|x) mass on retrieved documents that hold the span.
     pub p_null: f64,
     pub p_held: f64,
-    /// See [`BatchStats::held_share`] (NaN when no example has a span-holding document).
+    /// See [`BatchStats::held_share`] (NaN when no example has a span-holding document with
+    /// any mass off ∅: the share is undefined there).
     pub held_share: f64,
     pub held_frac: f64,
     pub p_null_hit: f64,
@@ -94,7 +95,7 @@ pub fn evaluate_examples<B: Backend>(
         ru_other: sum.ru_other.0 / sum.ru_other.1 as f64,
         p_null: sum.p_null / n,
         p_held: sum.p_held / n,
-        held_share: sum.held_share / sum.span_hits as f64,
+        held_share: sum.held_share / sum.held_share_n as f64,
         held_frac: sum.held_frac / sum.span_hits as f64,
         p_null_hit: sum.p_null_hit / sum.span_hits as f64,
         p_null_miss: sum.p_null_miss / (sum.examples - sum.span_hits) as f64,

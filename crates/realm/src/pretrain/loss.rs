@@ -118,6 +118,9 @@ pub struct BatchStats {
     /// other examples. Whether the retriever ranks the useful documents up, and knows when
     /// there is none, apart from whether it retrieves them.
     pub held_share: f64,
+    /// The examples `held_share` is summed over (those with a span-holding document and
+    /// some mass off ∅).
+    pub held_share_n: usize,
     pub held_frac: f64,
     pub p_null_hit: f64,
     pub p_null_miss: f64,
@@ -144,6 +147,7 @@ impl BatchStats {
         self.p_null += s.p_null;
         self.p_held += s.p_held;
         self.held_share += s.held_share;
+        self.held_share_n += s.held_share_n;
         self.held_frac += s.held_frac;
         self.p_null_hit += s.p_null_hit;
         self.p_null_miss += s.p_null_miss;
@@ -416,7 +420,11 @@ pub fn batch_loss<B: Backend>(
             }
             stats.p_held += on_held;
             if n_held > 0 {
-                stats.held_share += on_held / (1.0 - p_null).max(f64::MIN_POSITIVE);
+                // The documents' share is undefined once ∅ holds (nearly) all the mass.
+                if 1.0 - p_null > 1e-6 {
+                    stats.held_share += on_held / (1.0 - p_null);
+                    stats.held_share_n += 1;
+                }
                 stats.held_frac += n_held as f64 / rs.len() as f64;
                 stats.p_null_hit += p_null;
             } else {

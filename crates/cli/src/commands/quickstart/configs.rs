@@ -71,6 +71,22 @@ pub(super) fn realm_config(
     }
 }
 
+/// The ORQA start REALM is compared with: the same ICT warm start of the towers, and the
+/// reader trained on the same masked sentences for the same steps without retrieval (∅
+/// only, BERT's own MLM), so that the towers never see the masked-LM signal.
+pub(super) fn orqa_config(
+    size: &Size,
+    seed: u64,
+    examples: &str,
+    passages: &str,
+    tower: &str,
+    reader: &str,
+) -> PretrainConfig {
+    let mut c = realm_config(size, seed, examples, passages, tower, reader);
+    c.model.retrieval = ragl_realm::pretrain::Retrieval::None;
+    c
+}
+
 /// The quickstart's open-QA fine-tuning with `k` documents (0: closed-book).
 pub(super) fn qa_config(
     size: &Size,
@@ -177,9 +193,13 @@ mod tests {
             times: Vec::new(),
         };
         for size in [&FULL, &SMOKE] {
-            let realm = realm_config(size, 7, "ex.jsonl", "p.jsonl", "m/tower", "m/reader");
-            let p = q.write_config("realm.toml", "a note", &realm).unwrap();
-            assert_eq!(PretrainConfig::from_toml(Path::new(&p)).unwrap(), realm);
+            for realm in [
+                realm_config(size, 7, "ex.jsonl", "p.jsonl", "m/tower", "m/reader"),
+                orqa_config(size, 7, "ex.jsonl", "p.jsonl", "m/tower", "m/reader"),
+            ] {
+                let p = q.write_config("realm.toml", "a note", &realm).unwrap();
+                assert_eq!(PretrainConfig::from_toml(Path::new(&p)).unwrap(), realm);
+            }
             for k in [0, 3] {
                 let qa = qa_config(size, 7, k, "qa", "p.jsonl", "idx", "r");
                 let p = q.write_config("qa.toml", "a note", &qa).unwrap();

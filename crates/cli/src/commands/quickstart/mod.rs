@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use configs::{mt_config, qa_config, realm_config};
+use configs::{mt_config, orqa_config, qa_config, realm_config};
 use pipeline::{Pipeline, cmd};
 
 /// Written into the run directory; a directory holding it may be replaced by a new run.
@@ -259,38 +259,69 @@ pub fn run(a: QuickstartArgs) -> Result<()> {
          on the seed alone.",
         &realm_config(size, a.seed, &examples, &passages, &tower, &reader),
     )?;
-    let realm = q.p("realm");
+    let orqa_cfg = q.write_config(
+        "configs/orqa.toml",
+        "The ORQA start REALM is compared with: the same ICT warm start of the towers, then the \
+         reader trained on the same masked sentences for the same steps without retrieval (BERT's \
+         own MLM), so the towers never see the masked-LM signal.",
+        &orqa_config(size, a.seed, &examples, &passages, &tower, &reader),
+    )?;
+    let (realm, orqa) = (q.p("realm"), q.p("orqa"));
     q.stage(
-        "pretrain (ICT, then REALM)",
-        &[cmd(&["pretrain", "--config", &realm_cfg, "--run", &realm])],
+        "pretrain (ICT, then REALM; the ORQA start beside it)",
+        &[
+            cmd(&["pretrain", "--config", &realm_cfg, "--run", &realm]),
+            cmd(&["pretrain", "--config", &orqa_cfg, "--run", &orqa]),
+        ],
     )?;
 
-    // ---- Retrieval: the pretrained towers' index and BM25.
-    let (dense, bm25) = (q.p("index-dense"), q.p("index-bm25"));
+    // ---- Retrieval: the REALM and ORQA towers' indexes, and BM25.
+    let (dense, orqa_index, bm25) = (q.p("index-dense"), q.p("index-orqa"), q.p("index-bm25"));
     let qa = q.p("data/qa");
     let test = format!("{qa}/test.jsonl");
-    let (run_dense, run_bm25) = (q.p("retrieval/dense.run"), q.p("retrieval/bm25.run"));
+    let (run_dense, run_orqa, run_bm25) = (
+        q.p("retrieval/dense.run"),
+        q.p("retrieval/orqa.run"),
+        q.p("retrieval/bm25.run"),
+    );
+    let dense_index = |run: &str, out: &str| {
+        cmd(&[
+            "index",
+            "build",
+            "--passages",
+            &passages,
+            "--model",
+            &format!("{run}/export/doc"),
+            "--query-model",
+            &format!("{run}/export/query"),
+            "--pooling",
+            "mean",
+            "--normalize",
+            "yes",
+            "--max-len",
+            "64",
+            "--out",
+            out,
+        ])
+    };
+    let retrieve = |index: &str, out: &str| {
+        cmd(&[
+            "retrieve",
+            "--index",
+            index,
+            "--queries",
+            &test,
+            "--k",
+            "20",
+            "-o",
+            out,
+        ])
+    };
     q.stage(
         "index and retrieve",
         &[
-            cmd(&[
-                "index",
-                "build",
-                "--passages",
-                &passages,
-                "--model",
-                &format!("{realm}/export/doc"),
-                "--query-model",
-                &format!("{realm}/export/query"),
-                "--pooling",
-                "mean",
-                "--normalize",
-                "yes",
-                "--max-len",
-                "64",
-                "--out",
-                &dense,
-            ]),
+            dense_index(&realm, &dense),
+            dense_index(&orqa, &orqa_index),
             cmd(&[
                 "index",
                 "build",
@@ -315,45 +346,23 @@ pub fn run(a: QuickstartArgs) -> Result<()> {
                 "--seed",
                 &seed,
             ]),
-            cmd(&[
-                "retrieve",
-                "--index",
-                &dense,
-                "--queries",
-                &test,
-                "--k",
-                "20",
-                "-o",
-                &run_dense,
-            ]),
-            cmd(&[
-                "retrieve",
-                "--index",
-                &bm25,
-                "--queries",
-                &test,
-                "--k",
-                "20",
-                "-o",
-                &run_bm25,
-            ]),
+            retrieve(&dense, &run_dense),
+            retrieve(&orqa_index, &run_orqa),
+            retrieve(&bm25, &run_bm25),
         ],
     )?;
     let ks = [1usize, 2, 3, 5, 10, 20];
-    let recall_dense = ragl_eval::files::recall_report(
-        Path::new(&test),
-        None,
-        Path::new(&run_dense),
-        Path::new(&passages),
-        &ks,
-    )?;
-    let recall_bm25 = ragl_eval::files::recall_report(
-        Path::new(&test),
-        None,
-        Path::new(&run_bm25),
-        Path::new(&passages),
-        &ks,
-    )?;
+    let recall = |run: &str| {
+        ragl_eval::files::recall_report(
+            Path::new(&test),
+            None,
+            Path::new(run),
+            Path::new(&passages),
+            &ks,
+        )
+    };
+    let (recall_dense, recall_orqa, recall_bm25) =
+        (recall(&run_dense)?, recall(&run_orqa)?, recall(&run_bm25)?);
     let series = |name: &str, r: &ragl_eval::retrieval::RecallReport| crate::plot::Series {
         name: name.into(),
         points: r
@@ -365,43 +374,61 @@ pub fn run(a: QuickstartArgs) -> Result<()> {
     };
     crate::plot::line_chart(
         &a.out.join("recall.png"),
-        "Answer recall@k on the test questions: REALM-pretrained dense retriever vs BM25",
+        "Answer recall@k on the test questions: REALM-pretrained vs ICT-only (ORQA) towers, BM25",
         "k (passages retrieved)",
         "recall@k (%)",
         &[
-            series("dense (ICT + REALM towers)", &recall_dense),
+            series("dense, ICT + REALM towers", &recall_dense),
+            series("dense, ICT-only towers (ORQA)", &recall_orqa),
             series("BM25", &recall_bm25),
         ],
         true,
     )?;
 
     // ---- Open-domain QA: retrieval vs closed-book.
-    let qa_cfg = |k: usize| {
+    let qa_cfg = |k: usize, index: &str, run: &str| {
         qa_config(
             size,
             a.seed,
             k,
             &qa,
             &passages,
-            &dense,
-            &format!("{realm}/export/reader"),
+            index,
+            &format!("{run}/export/reader"),
         )
     };
-    let qa_note = "Open-domain QA of the quickstart: the span reader starts from the \
-                   REALM-pretrained reader; k = 0 is the closed-book baseline.";
-    let cfg_ret = q.write_config("configs/qa-retrieval.toml", qa_note, &qa_cfg(3))?;
-    let cfg_cb = q.write_config("configs/qa-closed-book.toml", qa_note, &qa_cfg(0))?;
-    let (qa_ret, qa_cb) = (q.p("qa-retrieval"), q.p("qa-closed-book"));
+    let qa_note = "Open-domain QA of the quickstart: the span reader and the query tower start \
+                   from the REALM-pretrained run; k = 0 is the closed-book baseline.";
+    let orqa_note = "Open-domain QA from the ORQA start: ICT-only towers and a reader trained \
+                     without retrieval, fine-tuned exactly as the REALM start is.";
+    let cfg_ret = q.write_config(
+        "configs/qa-retrieval.toml",
+        qa_note,
+        &qa_cfg(3, &dense, &realm),
+    )?;
+    let cfg_cb = q.write_config(
+        "configs/qa-closed-book.toml",
+        qa_note,
+        &qa_cfg(0, &dense, &realm),
+    )?;
+    let cfg_orqa = q.write_config(
+        "configs/qa-orqa.toml",
+        orqa_note,
+        &qa_cfg(3, &orqa_index, &orqa),
+    )?;
+    let (qa_ret, qa_cb, qa_orqa) = (q.p("qa-retrieval"), q.p("qa-closed-book"), q.p("qa-orqa"));
     q.stage(
         "fine-tune QA",
         &[
             cmd(&["finetune-qa", "--config", &cfg_ret, "--run", &qa_ret]),
             cmd(&["finetune-qa", "--config", &cfg_cb, "--run", &qa_cb]),
+            cmd(&["finetune-qa", "--config", &cfg_orqa, "--run", &qa_orqa]),
         ],
     )?;
-    let (pred_ret, pred_cb) = (
+    let (pred_ret, pred_cb, pred_orqa) = (
         q.p("qa-retrieval/test.pred.jsonl"),
         q.p("qa-closed-book/test.pred.jsonl"),
+        q.p("qa-orqa/test.pred.jsonl"),
     );
     q.stage(
         "predict and score QA",
@@ -432,12 +459,26 @@ pub fn run(a: QuickstartArgs) -> Result<()> {
                 "-o",
                 &pred_cb,
             ]),
+            cmd(&[
+                "predict-qa",
+                "--checkpoint",
+                &format!("{qa_orqa}/best"),
+                "--passages",
+                &passages,
+                "--questions",
+                &test,
+                "--k",
+                "3",
+                "-o",
+                &pred_orqa,
+            ]),
             cmd(&["eval", "qa", "--gold", &test, "--pred", &pred_ret]),
             cmd(&["eval", "qa", "--gold", &test, "--pred", &pred_cb]),
+            cmd(&["eval", "qa", "--gold", &test, "--pred", &pred_orqa]),
         ],
     )?;
-    let (em_ret, _) = ragl_eval::files::qa_score(Path::new(&test), None, Path::new(&pred_ret))?;
-    let (em_cb, _) = ragl_eval::files::qa_score(Path::new(&test), None, Path::new(&pred_cb))?;
+    let em = |pred: &str| ragl_eval::files::qa_score(Path::new(&test), None, Path::new(pred));
+    let ((em_ret, _), (em_cb, _), (em_orqa, _)) = (em(&pred_ret)?, em(&pred_cb)?, em(&pred_orqa)?);
 
     // ---- kNN-MT.
     let mt_cfg = q.write_config(
@@ -601,6 +642,14 @@ pub fn run(a: QuickstartArgs) -> Result<()> {
     )?;
     writeln!(
         md,
+        "| REALM | open-domain QA exact match, {} questions (k 3): ORQA start (ICT-only towers, reader without retrieval) vs REALM start | {:.2} | {:.2} | {:+.2} |",
+        em_ret.total,
+        em_orqa.exact_match,
+        em_ret.exact_match,
+        em_ret.exact_match - em_orqa.exact_match
+    )?;
+    writeln!(
+        md,
         "| REALM | held-out masked-token accuracy (%), {} sentences: ∅ only vs retrieval | {:.2} | {:.2} | {:+.2} |",
         col("examples") as usize,
         col("null_token_acc"),
@@ -609,10 +658,11 @@ pub fn run(a: QuickstartArgs) -> Result<()> {
     )?;
     writeln!(
         md,
-        "| REALM | answer recall@5 of the test questions: BM25 vs pretrained dense retriever | {:.2} | {:.2} | {:+.2} |",
+        "| REALM | answer recall@5 of the test questions: ICT-only towers (ORQA) vs after REALM pretraining (BM25: {:.2}) | {:.2} | {:.2} | {:+.2} |",
         at(5, &recall_bm25),
+        at(5, &recall_orqa),
         at(5, &recall_dense),
-        at(5, &recall_dense) - at(5, &recall_bm25)
+        at(5, &recall_dense) - at(5, &recall_orqa)
     )?;
     writeln!(
         md,
