@@ -125,6 +125,13 @@ fn closed_pipe(e: &anyhow::Error) -> bool {
                     .and_then(|i| i.downcast_ref::<serde_json::Error>())
                     .is_some_and(json_pipe)
         }) || c.downcast_ref::<serde_json::Error>().is_some_and(json_pipe)
+            || c.downcast_ref::<ragl_core::Error>()
+                .and_then(ragl_core::Error::io_kind)
+                == Some(BrokenPipe)
+            || matches!(
+                c.downcast_ref::<ragl_mask::files::Error>(),
+                Some(ragl_mask::files::Error::Write { error, .. }) if error.kind() == BrokenPipe
+            )
     })
 }
 
@@ -215,6 +222,15 @@ fn exit_code(e: &anyhow::Error) -> i32 {
             ragl_eval::Error,
             ragl_mask::files::Error
         );
+        // An OS error the CLI met itself (creating an output): the path's fault or the
+        // machine's.
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return if ragl_core::error::bad_path(io.kind()) {
+                2
+            } else {
+                1
+            };
+        }
     }
     1
 }

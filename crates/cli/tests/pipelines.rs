@@ -187,3 +187,42 @@ fn errors_say_what_to_do() {
         &["\"nope\"", "data/world/passages.jsonl"],
     );
 }
+
+/// Paths of the wrong kind and non-finite vectors are the user's to fix: exit 2, one message
+/// (the OS error once), nothing written.
+#[test]
+fn wrong_kind_paths_and_non_finite_vectors_exit_2() {
+    let d = tempfile::tempdir().unwrap();
+    let nan = d.path().join("q.npy");
+    let mut w = ragl_core::npy::NpyWriter::create(&nan, 2).unwrap();
+    w.write_row(&[0.5, f32::NAN]).unwrap();
+    w.finish().unwrap();
+    let cases = [
+        (
+            r#""$RAGL" eval bleu data/mt -i data/mt/medical.test.tgt"#.to_string(),
+            "Is a directory",
+        ),
+        (
+            r#""$RAGL" corpus chunk -i data/world/docs.jsonl --tokenizer models/tower -o summary.md/p.jsonl"#.to_string(),
+            "summary.md",
+        ),
+        (
+            format!(
+                r#""$RAGL" index build --vectors {} --out "$(mktemp -d)/i""#,
+                nan.display()
+            ),
+            "row 0, column 1 is NaN",
+        ),
+    ];
+    for (script, want) in cases {
+        let o = bash(&script);
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{script}: {e}");
+        assert!(e.contains(want), "{script}: {want:?} not in {e:?}");
+        assert!(
+            e.matches("os error").count() <= 1,
+            "the OS error twice: {e}"
+        );
+        assert_eq!(e.lines().count(), 1, "{script}: {e:?}");
+    }
+}

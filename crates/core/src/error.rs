@@ -10,11 +10,12 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// user can jump to the offending line.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {source}")]
+    /// The OS error is part of the message, not a separate cause, so that a chain of
+    /// causes does not print it twice.
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}:{line}: invalid UTF-8 (byte offset {offset} in the line)")]
     Utf8 {
@@ -39,10 +40,18 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            error,
+        }
+    }
+
+    /// The kind of an I/O error (a closed pipe, a full disk), if this is one.
+    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        match self {
+            Error::Io { error, .. } => Some(error.kind()),
+            _ => None,
         }
     }
 
@@ -54,15 +63,28 @@ impl Error {
         }
     }
 
-    /// True for errors caused by the content of the user's input (as opposed to the
-    /// machine: disk full, permissions), which the CLI reports with exit code 2.
+    /// True for errors the user can fix in their files or paths (as opposed to the
+    /// machine's: a full disk, an interrupted read), which the CLI reports with exit code 2.
     pub fn is_bad_input(&self) -> bool {
         match self {
-            Error::Io { source, .. } => matches!(
-                source.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidData
-            ),
+            Error::Io { error, .. } => bad_path(error.kind()),
             _ => true,
         }
     }
+}
+
+/// I/O errors that come from the path the user gave: missing, unreadable, of the wrong kind
+/// (a directory for a file, a file where a directory must be), or not valid data.
+pub fn bad_path(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        kind,
+        K::NotFound
+            | K::InvalidData
+            | K::InvalidInput
+            | K::PermissionDenied
+            | K::IsADirectory
+            | K::NotADirectory
+            | K::AlreadyExists
+    )
 }

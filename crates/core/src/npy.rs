@@ -161,11 +161,25 @@ impl NpyReader {
         self.r
             .read_exact(&mut bytes)
             .map_err(|e| Error::io(&self.path, e))?;
+        let first = self.read;
         self.read += n;
-        Ok(bytes
+        let v: Vec<f32> = bytes
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect())
+            .collect();
+        // A NaN or infinity would rank or train silently wrong: refuse the file, naming the
+        // first bad row (0-based, as numpy counts).
+        if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+            let (row, col) = (first + i / self.cols.max(1), i % self.cols.max(1));
+            return Err(Error::Artifact {
+                path: self.path.clone(),
+                message: format!(
+                    "row {row}, column {col} is {} (vectors must be finite)",
+                    v[i]
+                ),
+            });
+        }
+        Ok(v)
     }
 }
 
@@ -178,6 +192,19 @@ pub fn read_f32(path: &Path) -> crate::Result<(usize, usize, Vec<f32>)> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn non_finite_values_are_refused_with_their_row() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("v.npy");
+        let mut w = super::NpyWriter::create(&p, 3).unwrap();
+        w.write_row(&[1.0, 2.0, 3.0]).unwrap();
+        w.write_row(&[1.0, f32::NAN, 3.0]).unwrap();
+        w.finish().unwrap();
+        let e = super::read_f32(&p).unwrap_err().to_string();
+        assert!(e.contains("row 1, column 1 is NaN"), "{e}");
+        assert!(e.contains("v.npy"), "{e}");
+    }
+
     use super::*;
 
     #[test]

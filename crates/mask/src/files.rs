@@ -20,10 +20,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub enum Error {
     #[error(transparent)]
     Core(#[from] ragl_core::Error),
-    #[error("writing {}: {source}", path.display())]
+    #[error("writing {}: {error}", path.display())]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The tokenizer failed on a block of sentences.
     #[error("tokenizing: {0}")]
@@ -35,7 +35,7 @@ impl Error {
     pub fn is_bad_input(&self) -> bool {
         match self {
             Error::Core(e) => e.is_bad_input(),
-            Error::Write { .. } => false,
+            Error::Write { error, .. } => ragl_core::error::bad_path(error.kind()),
             Error::Tokenize(_) => true,
         }
     }
@@ -135,9 +135,9 @@ pub fn annotate(
     mine: bool,
     mut progress: impl FnMut(Pass, u64),
 ) -> Result<AnnotateStats> {
-    let write_err = |source| Error::Write {
+    let write_err = |error| Error::Write {
         path: out.to_path_buf(),
-        source,
+        error,
     };
     let mut gaz = Gazetteer::default();
     let mine = mine && external.is_none();
@@ -247,9 +247,9 @@ pub fn make_examples(
     encode: impl Fn(&[&str]) -> std::result::Result<Encodings, String>,
     mut progress: impl FnMut(u64),
 ) -> Result<MakeStats> {
-    let write_err = |source| Error::Write {
+    let write_err = |error| Error::Write {
         path: out.to_path_buf(),
-        source,
+        error,
     };
     let mut rng = Rng::new(cfg.seed);
     let mut stats = MakeStats::default();
