@@ -226,3 +226,26 @@ fn wrong_kind_paths_and_non_finite_vectors_exit_2() {
         assert_eq!(e.lines().count(), 1, "{script}: {e:?}");
     }
 }
+
+/// A second writer of one output is refused with the first one's pid; a lock left by a
+/// process that has ended is taken over.
+#[test]
+fn one_writer_per_output() {
+    let o = bash(
+        r#"d=$(mktemp -d)
+echo $$ > "$d/.idx.lock"
+set +e
+"$RAGL" index build --passages data/world/passages.jsonl --kind bm25 --out "$d/idx" 2> "$d/err"
+echo "live $?"
+cat "$d/err"
+sh -c 'exit 0' & dead=$!; wait $dead
+echo $dead > "$d/.idx.lock"
+"$RAGL" index build --passages data/world/passages.jsonl --kind bm25 --out "$d/idx" 2> /dev/null
+echo "stale $?"
+test -e "$d/.idx.lock" && echo "lock left" || echo "lock released""#,
+    );
+    let out = stdout(&o);
+    assert!(out.starts_with("live 2\n"), "{out}");
+    assert!(out.contains("is writing here"), "{out}");
+    assert!(out.contains("stale 0\nlock released"), "{out}");
+}

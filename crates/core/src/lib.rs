@@ -18,6 +18,7 @@
 
 pub mod atomic;
 pub mod error;
+pub mod lock;
 pub mod manifest;
 pub mod npy;
 pub mod passage;

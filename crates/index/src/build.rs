@@ -93,6 +93,8 @@ pub fn build_dense<T>(
     threads: usize,
     mut progress: impl FnMut(Stage, Progress) + Send,
 ) -> Result<BuildSummary> {
+    // One writer at a time: a second job aimed at the same output is refused.
+    let _lock = ragl_core::lock::WriterLock::acquire(out)?;
     let (lo, hi) = match spec.meta.shard {
         Some(s) => shard_rows(s.index, s.count, rows),
         None => (0, rows),
@@ -261,6 +263,8 @@ pub fn build_bm25(
     spec: &BuildSpec,
     source: impl Iterator<Item = Result<(String, String)>>,
 ) -> Result<BuildSummary> {
+    // One writer at a time: a second job aimed at the same output is refused.
+    let _lock = ragl_core::lock::WriterLock::acquire(out)?;
     let IndexConfig::Bm25 { bm25 } = spec.meta.index else {
         return Err(Error::Mismatch("build_bm25 needs a bm25 config".into()));
     };
@@ -303,6 +307,8 @@ pub fn merge(
     threads: usize,
     mut progress: impl FnMut(Stage, Progress) + Send,
 ) -> Result<BuildSummary> {
+    // One writer at a time: a second job aimed at the same output is refused.
+    let _lock = ragl_core::lock::WriterLock::acquire(out)?;
     if matches!(config, IndexConfig::Bm25 { .. }) {
         return Err(Error::Mismatch(
             "BM25 indexes are built whole, not merged".into(),

@@ -78,6 +78,8 @@ pub fn build<B: Backend>(
     threads: usize,
     progress: impl FnMut(Stage, Progress) + Send,
 ) -> Result<BuildReport> {
+    // One writer at a time: a second job aimed at the same output is refused.
+    let _lock = ragl_core::lock::WriterLock::acquire(out)?;
     if !matches!(cfg.index.metric(), Some(Metric::L2)) {
         return Err(Error::Datastore {
             path: out.to_path_buf(),
@@ -193,6 +195,8 @@ pub fn merge(
     threads: usize,
     progress: impl FnMut(Stage, Progress) + Send,
 ) -> Result<BuildReport> {
+    // One writer at a time: a second job aimed at the same output is refused.
+    let _lock = ragl_core::lock::WriterLock::acquire(out)?;
     let mut parts = Vec::with_capacity(shards.len());
     for s in shards {
         let m = Manifest::open_checked(s, KIND, FORMAT_VERSION, None)?;

@@ -168,6 +168,8 @@ pub fn train<B: AutodiffBackend>(
     workers: usize,
     mut events: impl FnMut(Event),
 ) -> Result<TrainState> {
+    // One writer at a time: a second job aimed at the same output is refused.
+    let _lock = ragl_core::lock::WriterLock::acquire(run_dir)?;
     let workers = workers.max(1);
     let io = |p: &Path, e| Error::Core(ragl_core::Error::io(p, e));
     std::fs::create_dir_all(run_dir.join("checkpoints")).map_err(|e| io(run_dir, e))?;

@@ -62,6 +62,8 @@ pub fn finetune<B: AutodiffBackend>(
     workers: usize,
     mut progress: impl FnMut(StepReport),
 ) -> Result<FinetuneSummary> {
+    // One writer at a time: a second job aimed at the same output is refused.
+    let _lock = ragl_core::lock::WriterLock::acquire(run_dir)?;
     let t0 = Instant::now();
     let t = &cfg.train;
     B::seed(device, t.seed);

@@ -100,6 +100,8 @@ pub fn pretrain_with_ict<B: AutodiffBackend>(
 where
     Bert<B::InnerBackend>: Send + 'static,
 {
+    // One writer at a time: a second job aimed at the same output is refused.
+    let _lock = ragl_core::lock::WriterLock::acquire(run_dir)?;
     let t0 = Instant::now();
     let t = &cfg.train;
     let m = &cfg.model;
