@@ -249,3 +249,34 @@ test -e "$d/.idx.lock" && echo "lock left" || echo "lock released""#,
     assert!(out.contains("is writing here"), "{out}");
     assert!(out.contains("stale 0\nlock released"), "{out}");
 }
+
+/// A write that fails for want of space (here a file size limit, `ulimit -f`, with SIGXFSZ
+/// ignored so the write returns EFBIG as a full disk returns ENOSPC) exits 2 naming the
+/// file, leaves no staging behind, and leaves the previous artifact or checkpoint as it
+/// was, still usable.
+#[test]
+fn a_full_disk_loses_nothing() {
+    let o = bash(
+        r#"d=$(mktemp -d)
+"$RAGL" -q index build --passages data/world/passages.jsonl --kind bm25 --out "$d/idx" 2> /dev/null
+before=$(cat "$d"/idx/* | sha256sum)
+set +e
+(trap '' XFSZ; ulimit -f 1; "$RAGL" -q index build --passages data/world/passages.jsonl --kind bm25 --out "$d/idx") 2> "$d/err"
+echo "index $?"
+test "$(cat "$d"/idx/* | sha256sum)" = "$before" && echo "index intact"
+ls -A "$d" | grep -c 'tmp' | sed 's/^/staging left /'
+cat "$d/err"
+cp -r mt "$d/mt"
+(trap '' XFSZ; ulimit -f 64; "$RAGL" -q mt train --config configs/mt.toml --run "$d/mt" --max-steps 6) 2> "$d/err2"
+echo "train $?"
+grep -c "cannot write $d/mt" "$d/err2" | sed 's/^/named /'
+echo 'ein test' | "$RAGL" -q mt translate --model "$d/mt" > /dev/null && echo "checkpoint usable""#,
+    );
+    let out = stdout(&o);
+    assert!(
+        out.contains("index 2\nindex intact\nstaging left 0\n"),
+        "{out}"
+    );
+    assert!(out.contains("File too large"), "{out}");
+    assert!(out.contains("train 2\nnamed 1\ncheckpoint usable"), "{out}");
+}

@@ -70,6 +70,24 @@ pub fn write_bytes_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic(dest, |w| w.write_all(bytes))
 }
 
+/// Removes a staging directory when dropped. After a successful [`publish_dir`] nothing is
+/// left to remove; after a failed write (a full disk, a file size limit) the half-written
+/// staging does not stay behind, and the published artifact is as it was.
+#[derive(Debug)]
+pub struct StagingGuard(PathBuf);
+
+impl StagingGuard {
+    pub fn new(staging: &Path) -> Self {
+        StagingGuard(staging.to_path_buf())
+    }
+}
+
+impl Drop for StagingGuard {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Publishes a fully written artifact directory: `staging` is renamed to `dest`, replacing
 /// any previous artifact there. Artifacts are built in a staging directory so that a reader
 /// never sees one without its manifest.

@@ -73,8 +73,9 @@ impl Error {
     }
 }
 
-/// I/O errors that come from the path the user gave: missing, unreadable, of the wrong kind
-/// (a directory for a file, a file where a directory must be), or not valid data.
+/// I/O errors the user can fix: a path that is missing, unreadable, of the wrong kind (a
+/// directory for a file, a file where a directory must be) or not valid data, and a disk
+/// that is full or a file size limit that is reached.
 pub fn bad_path(kind: std::io::ErrorKind) -> bool {
     use std::io::ErrorKind as K;
     matches!(
@@ -86,5 +87,7 @@ pub fn bad_path(kind: std::io::ErrorKind) -> bool {
             | K::IsADirectory
             | K::NotADirectory
             | K::AlreadyExists
+            | K::StorageFull
+            | K::FileTooLarge
     )
 }

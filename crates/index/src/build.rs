@@ -186,6 +186,7 @@ fn assemble(
 ) -> Result<String> {
     let dim = spec.meta.dim;
     let staging = ragl_core::atomic::temp_path(out);
+    let _staging = ragl_core::atomic::StagingGuard::new(&staging);
     if staging.exists() {
         std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
     }
@@ -277,6 +278,7 @@ pub fn build_bm25(
     }
     let index = Bm25::build(bm25, texts.iter().map(String::as_str));
     let staging = ragl_core::atomic::temp_path(out);
+    let _staging = ragl_core::atomic::StagingGuard::new(&staging);
     if staging.exists() {
         std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
     }

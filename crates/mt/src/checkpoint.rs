@@ -63,7 +63,10 @@ pub fn write<B: Backend>(
     model
         .clone()
         .save_file(dir.join("model"), &Recorder::new())
-        .map_err(|e| Error::Record(e.to_string()))?;
+        .map_err(|e| Error::Record {
+            path: dir.join("model.mpk"),
+            message: e.to_string(),
+        })?;
     let fp = fingerprint(dir)?;
     let mut m = ragl_core::manifest::Manifest::new(KIND, FORMAT_VERSION);
     m.config = serde_json::to_value(config).expect("config serialises");

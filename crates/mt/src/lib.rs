@@ -43,8 +43,9 @@ pub enum Error {
     Artifact { path: PathBuf, message: String },
     #[error("{path}: {message}")]
     Config { path: PathBuf, message: String },
-    #[error("{0}")]
-    Record(String),
+    /// Weights or optimiser state that could not be written (a full disk, a size limit).
+    #[error("cannot write {}: {message}", path.display())]
+    Record { path: PathBuf, message: String },
 }
 
 impl Error {
@@ -53,7 +54,9 @@ impl Error {
         match self {
             Error::Core(e) => e.is_bad_input(),
             Error::Data { .. } | Error::Artifact { .. } | Error::Config { .. } => true,
-            Error::Vocab(_) | Error::Record(_) => false,
+            // A write that fails is the disk's or the path's, which the user can fix.
+            Error::Record { .. } => true,
+            Error::Vocab(_) => false,
         }
     }
 }

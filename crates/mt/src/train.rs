@@ -470,11 +470,15 @@ fn save_checkpoint<B: AutodiffBackend>(
     let ckpts = run_dir.join("checkpoints");
     let name = format!("step-{:07}", st.step);
     let staging = ckpts.join(format!(".{name}.partial"));
+    let _staging = ragl_core::atomic::StagingGuard::new(&staging);
     let _ = std::fs::remove_dir_all(&staging);
     checkpoint::write(&model.valid(), cfg, vocab, &staging)?;
     Recorder::new()
         .record(optim.to_record(), staging.join("optim"))
-        .map_err(|e| Error::Record(e.to_string()))?;
+        .map_err(|e| Error::Record {
+            path: staging.join("optim.mpk"),
+            message: e.to_string(),
+        })?;
     let state = serde_json::to_vec_pretty(st).expect("state serialises");
     ragl_core::atomic::write_bytes_atomic(&staging.join("state.json"), &state)?;
     let dest = ckpts.join(&name);

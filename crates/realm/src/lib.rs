@@ -74,8 +74,11 @@ impl Error {
             Error::Reader(e) => e.is_bad_input(),
             Error::Eval(e) => e.is_bad_input(),
             Error::Index(e) => e.is_bad_input(),
-            Error::Config { .. } | Error::Load { .. } | Error::Mismatch(_) => true,
-            Error::Save { .. } | Error::Worker(_) => false,
+            // A save that fails is the disk's or the path's, which the user can fix.
+            Error::Config { .. } | Error::Load { .. } | Error::Save { .. } | Error::Mismatch(_) => {
+                true
+            }
+            Error::Worker(_) => false,
         }
     }
 

@@ -264,6 +264,7 @@ fn average(a: &AverageArgs) -> Result<()> {
         a.out.file_name().unwrap_or_default().to_string_lossy()
     ));
     let _ = std::fs::remove_dir_all(&staging);
+    let _staging = ragl_core::atomic::StagingGuard::new(&staging);
     let fp = ragl_mt::checkpoint::write(&avg, &config, &vocab, &staging)?;
     ragl_core::atomic::publish_dir(&staging, &a.out)?;
     eprintln!(

@@ -109,6 +109,7 @@ fn finish_load<B: Backend>(model: OpenQa<B>, meta: QaModelMeta) -> Result<Loaded
 /// Saves a QA model directory (weights, meta, manifest), atomically.
 pub fn save<B: Backend>(model: &OpenQa<B>, meta: &QaModelMeta, dir: &Path) -> Result<()> {
     let staging = ragl_core::atomic::temp_path(dir);
+    let _staging = ragl_core::atomic::StagingGuard::new(&staging);
     let m = stage_model(model, meta, &staging, KIND)?;
     m.write(&staging)?;
     ragl_core::atomic::publish_dir(&staging, dir)?;
@@ -175,6 +176,7 @@ pub(crate) fn save_checkpoint<B: AutodiffBackend, O: Optimizer<OpenQa<B>, B>>(
     state: CkptState,
 ) -> Result<()> {
     let staging = ragl_core::atomic::temp_path(dir);
+    let _staging = ragl_core::atomic::StagingGuard::new(&staging);
     let mut m = stage_model(model, meta, &staging, CKPT_KIND)?;
     Recorder::new()
         .record(optim.to_record(), staging.join(OPTIM))

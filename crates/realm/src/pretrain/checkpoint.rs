@@ -38,6 +38,7 @@ pub(crate) fn save_checkpoint<B: AutodiffBackend, O: Optimizer<Realm<B>, B>>(
     snap: &Snapshot,
 ) -> Result<()> {
     let staging = ragl_core::atomic::temp_path(dir);
+    let _staging = ragl_core::atomic::StagingGuard::new(&staging);
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).map_err(|e| ragl_core::Error::io(&staging, e))?;
     let rec = Recorder::new();
