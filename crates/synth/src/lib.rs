@@ -40,8 +40,13 @@ impl<'a> Namer<'a> {
         }
     }
 
-    /// A new word of `min..=max` syllables plus an optional ending.
+    /// A new word of `min..=max` syllables plus an optional ending. When 64 draws in a row
+    /// are taken (the short words are used up: a large world), one more syllable is
+    /// allowed, so that any size terminates; smaller worlds never get there and keep their
+    /// words.
     pub(crate) fn word(&mut self, rng: &mut Rng, min: usize, max: usize, ending: &str) -> String {
+        let mut max = max;
+        let mut taken = 0usize;
         loop {
             let n = min + rng.below(max - min + 1);
             let mut w: String = (0..n)
@@ -50,6 +55,10 @@ impl<'a> Namer<'a> {
             w.push_str(ending);
             if self.used.insert(w.clone()) {
                 return w;
+            }
+            taken += 1;
+            if taken.is_multiple_of(64) {
+                max += 1;
             }
         }
     }

@@ -322,4 +322,15 @@ mod tests {
         });
         assert_ne!(other.documents()[7].text, docs[7].text);
     }
+
+    #[test]
+    fn a_large_world_terminates_with_unique_names() {
+        let w = World::generate(&WorldConfig {
+            people: 3000,
+            ..WorldConfig::default()
+        });
+        let names: std::collections::HashSet<&str> =
+            w.people.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names.len(), 3000);
+    }
 }
