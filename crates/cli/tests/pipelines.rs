@@ -280,3 +280,40 @@ echo 'ein test' | "$RAGL" -q mt translate --model "$d/mt" > /dev/null && echo "c
     assert!(out.contains("File too large"), "{out}");
     assert!(out.contains("train 2\nnamed 1\ncheckpoint usable"), "{out}");
 }
+
+/// Ctrl-C (SIGINT) or SIGTERM in the middle of an index build ends it with the shell's
+/// 130/143, leaves what it finished valid, and the same command resumes to the same index
+/// an uninterrupted build makes. (When the signal lands after the build ended, the first
+/// run simply succeeded; the comparison holds either way.)
+#[test]
+fn an_interrupted_build_resumes_to_the_same_index() {
+    let o = bash(
+        r#"d=$(mktemp -d)
+"$RAGL" -q synth world --out "$d/w" --people 3000 --cities 60 --organisations 30 > /dev/null 2>&1
+"$RAGL" -q corpus chunk -i "$d/w/docs.jsonl" -o "$d/p.jsonl" --tokenizer models/tower --max-tokens 64 2> /dev/null
+build() { "$RAGL" -q index build --passages "$d/p.jsonl" --model models/tower --max-len 64 --chunk-rows 256 --out "$1" > /dev/null 2>&1; }
+build "$d/full"
+set -m +e
+for sig in INT TERM; do
+  build "$d/cut-$sig" & pid=$!
+  # The job's own process group (set -m): the signal reaches ragl, as Ctrl-C does.
+  sleep 1.5; kill -$sig -- -$pid; wait $pid; echo "$sig exit $?"
+  # Rerun once the interrupted process is gone (its lock is then taken over).
+  lock="$d/.cut-$sig.lock"
+  while [ -e "$lock" ] && kill -0 "$(cat "$lock")" 2> /dev/null; do sleep 0.1; done
+  build "$d/cut-$sig"; echo "$sig resumed $?"
+  cmp "$d/full/vectors.f32" "$d/cut-$sig/vectors.f32" && cmp "$d/full/ids.txt" "$d/cut-$sig/ids.txt" && echo "$sig same index"
+done"#,
+    );
+    let out = stdout(&o);
+    for (sig, code) in [("INT", "130"), ("TERM", "143")] {
+        assert!(
+            out.contains(&format!("{sig} exit {code}")) || out.contains(&format!("{sig} exit 0")),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("{sig} resumed 0\n{sig} same index")),
+            "{out}"
+        );
+    }
+}
