@@ -172,8 +172,16 @@ pub fn train<B: AutodiffBackend>(
     let _lock = ragl_core::lock::WriterLock::acquire(run_dir)?;
     let workers = workers.max(1);
     let io = |p: &Path, e| Error::Core(ragl_core::Error::io(p, e));
-    std::fs::create_dir_all(run_dir.join("checkpoints")).map_err(|e| io(run_dir, e))?;
     let cfg_path = run_dir.join("config.json");
+    // The model's shape is checked before anything is written (the vocabulary's real size
+    // is known only once it is trained; its configured size stands in for it here).
+    let mut shape = cfg.model.clone();
+    shape.vocab_size = cfg.data.vocab_size.max(shape.vocab_size).max(5);
+    shape.validate().map_err(|message| Error::Config {
+        path: cfg_path.clone(),
+        message,
+    })?;
+    std::fs::create_dir_all(run_dir.join("checkpoints")).map_err(|e| io(run_dir, e))?;
     let resume = run_dir.join("last").is_file();
 
     let (vocab, mut model_cfg, mut model, state, optim_path) = if resume {

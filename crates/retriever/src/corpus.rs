@@ -125,6 +125,8 @@ pub fn build_bm25_index(b: &CorpusBuild) -> Result<BuildSummary> {
             "BM25 indexes are built whole: drop --shard".into(),
         ));
     }
+    // An empty corpus is a mistake, as for a dense index.
+    count(b.passages, b.skip_invalid)?;
     let meta = IndexMeta {
         index: b.config,
         dim: 0,
