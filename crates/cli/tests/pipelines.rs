@@ -4,25 +4,10 @@
 //! through files; a closed downstream pipe (`| head -1`) ending a command quietly with exit
 //! 0; and the common mistakes answered with what to do.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
-/// The smoke run every test reads (made once per test binary).
-fn smoke() -> &'static Path {
-    static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, qs) = DIR.get_or_init(|| {
-        let d = tempfile::tempdir().unwrap();
-        let qs = d.path().join("qs");
-        let o = Command::new(env!("CARGO_BIN_EXE_ragl"))
-            .args(["quickstart", "--smoke", "--out", qs.to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        (d, qs)
-    });
-    qs
-}
+mod common;
+use common::smoke;
 
 /// Runs `script` in bash inside the smoke run's directory, with `$RAGL` the binary.
 fn bash(script: &str) -> Output {

@@ -3,8 +3,11 @@
 //! the user can fix), one message that names what is wrong, no panic text, and no output
 //! left where an output was refused. Prints a tally; fails on any case that is not clean.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
+
+mod common;
+use common::smoke;
 
 /// (name, bash script run in the copy, exit code, words the message must hold). Scripts
 /// may write `$OUT` (a fresh path under a scratch directory); a refused command must leave
@@ -401,22 +404,6 @@ const CASES: &[(&str, &str, i32, &str)] = &[
     ),
 ];
 
-fn smoke() -> PathBuf {
-    static DIR: std::sync::OnceLock<(tempfile::TempDir, PathBuf)> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let d = tempfile::tempdir().unwrap();
-        let qs = d.path().join("qs");
-        let o = Command::new(env!("CARGO_BIN_EXE_ragl"))
-            .args(["quickstart", "--smoke", "--out", qs.to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        (d, qs)
-    })
-    .1
-    .clone()
-}
-
 /// Scratch files the cases read: a 2-column `.npy`, and one with a NaN.
 fn scratch(dir: &Path) {
     let mut w = ragl_core::npy::NpyWriter::create(&dir.join("v.npy"), 2).unwrap();
@@ -438,7 +425,7 @@ fn every_bad_input_and_fault_is_handled_cleanly() {
         let out = s.path().join("out");
         let o = Command::new("bash")
             .args(["-c", script])
-            .current_dir(&qs)
+            .current_dir(qs)
             .env("RAGL", env!("CARGO_BIN_EXE_ragl"))
             .env("S", s.path())
             .env("OUT", &out)
