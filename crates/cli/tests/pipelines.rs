@@ -302,3 +302,33 @@ done"#,
         );
     }
 }
+
+/// Ctrl-C in the middle of `mt train` exits 130 with its last checkpoint valid, and the same
+/// command resumes from it to the run an uninterrupted one makes: the same loss at every
+/// step and the same translations.
+#[test]
+fn an_interrupted_training_resumes_exactly() {
+    let o = bash(
+        r#"d=$(mktemp -d)
+sed -e 's/^save_every = .*/save_every = 20/' -e 's/^dev_every = .*/dev_every = 0/' configs/mt.toml > "$d/mt.toml"
+train() { "$RAGL" -q mt train --config "$d/mt.toml" --run "$1" --max-steps 120 > /dev/null 2>&1; }
+train "$d/full"
+set -m +e
+train "$d/cut" & pid=$!
+sleep 4; kill -INT -- -$pid; wait $pid; echo "exit $?"
+while [ -e "$d/.cut.lock" ] && kill -0 "$(cat "$d/.cut.lock")" 2> /dev/null; do sleep 0.1; done
+train "$d/cut"; echo "resumed $?"
+cmp <(cut -d, -f1-5 "$d/full/metrics.csv") <(cut -d, -f1-5 "$d/cut/metrics.csv") && echo "same losses"
+for r in full cut; do "$RAGL" -q mt translate --model "$d/$r" -i data/mt/medical.test.src -o "$d/$r.hyp" 2> /dev/null; done
+cmp "$d/full.hyp" "$d/cut.hyp" && echo "same translations""#,
+    );
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("exit 130\n") || out.starts_with("exit 0\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("resumed 0\nsame losses\nsame translations"),
+        "{out}"
+    );
+}
