@@ -332,3 +332,38 @@ cmp "$d/full.hyp" "$d/cut.hyp" && echo "same translations""#,
         "{out}"
     );
 }
+
+/// Ctrl-C in the middle of `pretrain` and of `finetune-qa` exits 130, and the same command
+/// resumes from the last checkpoint to the run an uninterrupted one makes: every metric of
+/// every step (the clock's column aside) and every held-out evaluation.
+#[test]
+fn interrupted_realm_runs_resume_exactly() {
+    let o = bash(
+        r#"d=$(mktemp -d)
+sed -e 's/^max_steps = .*/max_steps = 40/' -e 's/^save_every = .*/save_every = 10/' -e 's/^eval_every = .*/eval_every = 20/' configs/realm.toml > "$d/realm.toml"
+sed -e 's/^max_steps = .*/max_steps = 60/' -e 's/^dev_every = .*/dev_every = 20/' -e 's/^checkpoint_every = .*/checkpoint_every = 10/' configs/qa-retrieval.toml > "$d/qa.toml"
+pretrain() { "$RAGL" -q pretrain --config "$d/realm.toml" --run "$1" > /dev/null 2>&1; }
+finetune() { "$RAGL" -q finetune-qa --config "$d/qa.toml" --run "$1" > /dev/null 2>&1; }
+same() { cmp <(cut -d, -f"$3" "$1") <(cut -d, -f"$3" "$2"); }
+set -m +e
+for job in pretrain finetune; do
+  $job "$d/$job-full"
+  $job "$d/$job-cut" & pid=$!
+  sleep 3; kill -INT -- -$pid; wait $pid; echo "$job exit $?"
+  lock="$d/.$job-cut.lock"
+  while [ -e "$lock" ] && kill -0 "$(cat "$lock")" 2> /dev/null; do sleep 0.1; done
+  $job "$d/$job-cut"; echo "$job resumed $?"
+done
+same "$d/pretrain-full/metrics.csv" "$d/pretrain-cut/metrics.csv" 1-11,13-15 && same "$d/pretrain-full/eval.csv" "$d/pretrain-cut/eval.csv" 1- && echo "pretrain same"
+same "$d/finetune-full/metrics.csv" "$d/finetune-cut/metrics.csv" 1-5,7 && echo "finetune same""#,
+    );
+    let out = stdout(&o);
+    for job in ["pretrain", "finetune"] {
+        assert!(
+            out.contains(&format!("{job} exit 130\n")) || out.contains(&format!("{job} exit 0\n")),
+            "{out}"
+        );
+        assert!(out.contains(&format!("{job} resumed 0\n")), "{out}");
+        assert!(out.contains(&format!("{job} same")), "{out}");
+    }
+}
