@@ -367,3 +367,27 @@ same "$d/finetune-full/metrics.csv" "$d/finetune-cut/metrics.csv" 1-5,7 && echo 
         assert!(out.contains(&format!("{job} same")), "{out}");
     }
 }
+
+/// Ctrl-C in the middle of `knnmt build` exits 130 leaving its finished chunks, and the rerun
+/// resumes to the datastore an uninterrupted build makes, byte for byte.
+#[test]
+fn an_interrupted_datastore_build_resumes_to_the_same_datastore() {
+    let o = bash(
+        r#"d=$(mktemp -d)
+"$RAGL" -q synth parallel --out "$d/t" --general-train 4000 --medical-train 100 > /dev/null 2>&1
+build() { "$RAGL" -q knnmt build --model mt --src "$d/t/general.train.src" --tgt "$d/t/general.train.tgt" --out "$1" --kind exact --keys f32 --chunk-keys 512 > /dev/null 2>&1; }
+build "$d/full"
+set -m +e
+build "$d/cut" & pid=$!
+sleep 1.5; kill -INT -- -$pid; wait $pid; echo "exit $?"
+while [ -e "$d/.cut.lock" ] && kill -0 "$(cat "$d/.cut.lock")" 2> /dev/null; do sleep 0.1; done
+build "$d/cut"; echo "resumed $?"
+cmp "$d/full/values.u32" "$d/cut/values.u32" && cmp "$d/full/index/vectors.f32" "$d/cut/index/vectors.f32" && echo "same datastore""#,
+    );
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("exit 130\n") || out.starts_with("exit 0\n"),
+        "{out}"
+    );
+    assert!(out.contains("resumed 0\nsame datastore"), "{out}");
+}
