@@ -8,13 +8,45 @@ use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
 
-/// The temporary sibling a write goes to before it is renamed into place.
+/// The temporary sibling a write goes to before it is renamed into place. What an earlier
+/// writer of `dest` that was killed (Ctrl-C, kill -9) left under such a name is removed.
 pub fn temp_path(dest: &Path) -> PathBuf {
     let name = dest
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".into());
+    sweep_stale(dest, &name);
     dest.with_file_name(format!(".{name}.tmp.{}", std::process::id()))
+}
+
+/// Removes `.NAME.tmp.PID` files and directories beside `dest` whose process is gone.
+fn sweep_stale(dest: &Path, name: &str) {
+    let dir = match dest.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{name}.tmp.");
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let pid = file
+            .to_string_lossy()
+            .strip_prefix(&prefix)
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && !crate::lock::alive(pid)
+        {
+            let p = e.path();
+            let _ = if p.is_dir() {
+                fs::remove_dir_all(&p)
+            } else {
+                fs::remove_file(&p)
+            };
+        }
+    }
 }
 
 /// Writes `dest` atomically with the bytes `write` produces.
@@ -136,6 +168,21 @@ pub fn truncate_steps(path: &Path, header: &str, step: u64) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_killed_writers_temporary_files_are_swept() {
+        let d = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let stale = d.path().join(format!(".x.txt.tmp.{dead}"));
+        std::fs::write(&stale, "half").unwrap();
+        let stale_dir = d.path().join(format!(".x.txt.tmp.{}", dead + 1_000_000));
+        std::fs::create_dir(&stale_dir).unwrap();
+        super::write_bytes_atomic(&d.path().join("x.txt"), b"whole").unwrap();
+        assert!(!stale.exists() && !stale_dir.exists());
+        assert_eq!(std::fs::read(d.path().join("x.txt")).unwrap(), b"whole");
+    }
+
     use super::*;
 
     #[test]

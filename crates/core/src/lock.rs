@@ -80,7 +80,7 @@ impl Drop for WriterLock {
 
 /// Whether process `pid` exists. Where `/proc` is missing (not Linux) every holder is taken
 /// to be alive: a lock is then removed by hand, never taken from a live writer.
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     let proc = Path::new("/proc");
     !proc.is_dir() || proc.join(pid.to_string()).exists()
 }
