@@ -118,13 +118,9 @@ fn closed_pipe(e: &anyhow::Error) -> bool {
     use std::io::ErrorKind::BrokenPipe;
     let json_pipe = |j: &serde_json::Error| j.io_error_kind() == Some(BrokenPipe);
     e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>().is_some_and(|io| {
-            io.kind() == BrokenPipe
-                || io
-                    .get_ref()
-                    .and_then(|i| i.downcast_ref::<serde_json::Error>())
-                    .is_some_and(json_pipe)
-        }) || c.downcast_ref::<serde_json::Error>().is_some_and(json_pipe)
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>().is_some_and(json_pipe)
             || c.downcast_ref::<ragl_core::Error>()
                 .and_then(ragl_core::Error::io_kind)
                 == Some(BrokenPipe)
