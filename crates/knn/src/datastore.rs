@@ -162,7 +162,7 @@ pub fn build<B: Backend>(
             .tgt
             .get(j as usize)
             .copied()
-            .unwrap_or(ragl_mt::vocab::EOS);
+            .unwrap_or(m.model.specials.eos);
         values.extend_from_slice(&v.to_le_bytes());
     }
     ragl_core::atomic::write_bytes_atomic(&out.join(VALUES_FILE), &values)?;
@@ -286,7 +286,7 @@ fn teacher_force<B: Backend>(
     let outs: Vec<(usize, Vec<f32>)> = batches
         .par_iter()
         .map(|idx| {
-            let b = data::pad_batch(&local, idx);
+            let b = data::pad_batch(&local, idx, &model.specials);
             let (src, tin, _) = tensors::<B>(&b, device);
             let (mem, pad) = model.encode(src);
             let h = model.decode_hidden(mem, pad, tin);

@@ -317,7 +317,7 @@ impl<B: Backend> MlmHead<B> {
     }
 }
 
-pub(crate) fn layer_norm<B: Backend>(d: usize, eps: f64, device: &B::Device) -> LayerNorm<B> {
+pub fn layer_norm<B: Backend>(d: usize, eps: f64, device: &B::Device) -> LayerNorm<B> {
     LayerNormConfig::new(d).with_epsilon(eps).init(device)
 }
 

@@ -6,18 +6,19 @@
 //! tensor is reported by name at once; a shape mismatch is an error naming the tensor;
 //! tensors the model does not use are listed in the [`LoadReport`].
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::Path;
 
 use burn::module::Param;
-use burn::nn::{Embedding, LayerNorm, Linear};
+use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 
 use crate::bert::{
     Bert, BertConfig, BertEmbeddings, BertLayer, EMBEDDING_HF_NAMES as EMB,
-    LAYER_HF_NAMES as LAYER, MlmHead, layer_norm,
+    LAYER_HF_NAMES as LAYER, MlmHead,
 };
+use crate::weights::{Weights, embedding, linear, norm, tensor1, transpose};
 use crate::{Error, Result};
 
 pub const CONFIG_FILE: &str = "config.json";
@@ -65,180 +66,6 @@ pub fn read_config(dir: &Path) -> Result<BertConfig> {
     Ok(config)
 }
 
-/// Tensors of a safetensors file as f32, keyed by name without the `bert.` prefix.
-struct Weights {
-    path: PathBuf,
-    tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
-    used: BTreeSet<String>,
-    missing: Vec<String>,
-}
-
-fn to_f32(path: &Path, name: &str, dtype: Dtype, bytes: &[u8]) -> Result<Vec<f32>> {
-    let chunks = |n: usize| bytes.chunks_exact(n);
-    Ok(match dtype {
-        Dtype::F32 => chunks(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        Dtype::F16 => chunks(2)
-            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect(),
-        Dtype::BF16 => chunks(2)
-            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect(),
-        Dtype::F64 => chunks(8)
-            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
-            .collect(),
-        other => {
-            return Err(Error::Weights {
-                path: path.to_path_buf(),
-                message: format!("tensor {name} has dtype {other:?}, expected a float type"),
-            });
-        }
-    })
-}
-
-impl Weights {
-    fn open(path: &Path) -> Result<(Self, String)> {
-        let bytes = std::fs::read(path).map_err(|e| ragl_core::Error::io(path, e))?;
-        let fingerprint = {
-            use sha2::Digest;
-            hex::encode(sha2::Sha256::digest(&bytes))
-        };
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| Error::Weights {
-            path: path.to_path_buf(),
-            message: format!("not a safetensors file: {e}"),
-        })?;
-        let mut tensors = BTreeMap::new();
-        for (name, view) in st.tensors() {
-            let key = name.strip_prefix("bert.").unwrap_or(&name).to_owned();
-            if key == "embeddings.position_ids" {
-                continue; // an index buffer, not a weight
-            }
-            let data = to_f32(path, &name, view.dtype(), view.data())?;
-            tensors.insert(key, (view.shape().to_vec(), data));
-        }
-        Ok((
-            Weights {
-                path: path.to_path_buf(),
-                tensors,
-                used: BTreeSet::new(),
-                missing: Vec::new(),
-            },
-            fingerprint,
-        ))
-    }
-
-    fn has_prefix(&self, prefix: &str) -> bool {
-        self.tensors.keys().any(|k| k.starts_with(prefix))
-    }
-
-    /// Takes `name` with the expected shape; a missing tensor is recorded (all are reported
-    /// together) and replaced by zeros so loading can go on to find the others.
-    fn take(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        match self.tensors.get(name) {
-            Some((s, data)) => {
-                if s != shape {
-                    return Err(Error::Shape {
-                        path: self.path.clone(),
-                        name: name.to_owned(),
-                        expected: shape.to_vec(),
-                        got: s.clone(),
-                    });
-                }
-                self.used.insert(name.to_owned());
-                Ok(data.clone())
-            }
-            None => {
-                self.missing.push(name.to_owned());
-                Ok(vec![0.0; shape.iter().product()])
-            }
-        }
-    }
-
-    /// LayerNorm parameters under `.weight/.bias` or the old `.gamma/.beta`.
-    fn take_norm_param(
-        &mut self,
-        prefix: &str,
-        new: &str,
-        old: &str,
-        d: usize,
-    ) -> Result<Vec<f32>> {
-        let old_name = format!("{prefix}.{old}");
-        if self.tensors.contains_key(&old_name) {
-            self.take(&old_name, &[d])
-        } else {
-            self.take(&format!("{prefix}.{new}"), &[d])
-        }
-    }
-}
-
-fn tensor1<B: Backend>(v: Vec<f32>, device: &B::Device) -> Tensor<B, 1> {
-    let n = v.len();
-    Tensor::from_data(TensorData::new(v, [n]), device)
-}
-
-fn tensor2<B: Backend>(v: Vec<f32>, shape: [usize; 2], device: &B::Device) -> Tensor<B, 2> {
-    Tensor::from_data(TensorData::new(v, shape), device)
-}
-
-/// `[rows, cols]` row-major → `[cols, rows]` row-major.
-fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0; v.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * rows + r] = v[r * cols + c];
-        }
-    }
-    out
-}
-
-fn linear<B: Backend>(
-    w: &mut Weights,
-    name: &str,
-    d_in: usize,
-    d_out: usize,
-    device: &B::Device,
-) -> Result<Linear<B>> {
-    let weight = w.take(&format!("{name}.weight"), &[d_out, d_in])?;
-    let bias = w.take(&format!("{name}.bias"), &[d_out])?;
-    Ok(Linear {
-        weight: Param::from_tensor(tensor2(
-            transpose(&weight, d_out, d_in),
-            [d_in, d_out],
-            device,
-        )),
-        bias: Some(Param::from_tensor(tensor1(bias, device))),
-    })
-}
-
-fn norm<B: Backend>(
-    w: &mut Weights,
-    name: &str,
-    d: usize,
-    eps: f64,
-    device: &B::Device,
-) -> Result<LayerNorm<B>> {
-    let gamma = w.take_norm_param(name, "weight", "gamma", d)?;
-    let beta = w.take_norm_param(name, "bias", "beta", d)?;
-    let mut ln = layer_norm::<B>(d, eps, device);
-    ln.gamma = Param::from_tensor(tensor1(gamma, device));
-    ln.beta = Some(Param::from_tensor(tensor1(beta, device)));
-    Ok(ln)
-}
-
-fn embedding<B: Backend>(
-    w: &mut Weights,
-    name: &str,
-    n: usize,
-    d: usize,
-    device: &B::Device,
-) -> Result<Embedding<B>> {
-    let weight = w.take(&format!("{name}.weight"), &[n, d])?;
-    Ok(Embedding {
-        weight: Param::from_tensor(tensor2(weight, [n, d], device)),
-    })
-}
-
 /// Loads a BERT checkpoint directory (`config.json` + `model.safetensors`).
 /// The fingerprint [`load`] would report for `dir` (SHA-256 of its weights file), without
 /// loading the model.
@@ -267,7 +94,7 @@ pub fn load<B: Backend>(dir: &Path, device: &B::Device) -> Result<Checkpoint<B>>
             file,
         });
     }
-    let (mut w, fingerprint) = Weights::open(&path)?;
+    let (mut w, fingerprint) = Weights::open(&path, &["bert."], &["embeddings.position_ids"])?;
     let c = &config;
     let (d, ff, eps) = (c.hidden_size, c.intermediate_size, c.layer_norm_eps);
     let embeddings = BertEmbeddings {
@@ -329,18 +156,7 @@ pub fn load<B: Backend>(dir: &Path, device: &B::Device) -> Result<Checkpoint<B>>
     } else {
         None
     };
-    if !w.missing.is_empty() {
-        return Err(Error::MissingTensors {
-            path,
-            names: w.missing,
-        });
-    }
-    let unused = w
-        .tensors
-        .keys()
-        .filter(|k| !w.used.contains(*k))
-        .cloned()
-        .collect();
+    let unused = w.finish()?;
     Ok(Checkpoint {
         config,
         bert: Bert {

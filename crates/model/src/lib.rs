@@ -21,8 +21,11 @@ pub mod bert;
 pub mod checkpoint;
 mod cpu;
 pub mod encode;
+pub mod hub;
 pub mod parallel;
+pub mod sentencepiece;
 pub mod tokenizer;
+pub mod weights;
 
 use std::path::PathBuf;
 
@@ -53,6 +56,9 @@ pub enum Error {
     MissingTensors { path: PathBuf, names: Vec<String> },
     #[error("{path}: tokenizer: {message}")]
     Tokenizer { path: PathBuf, message: String },
+    /// A model argument that is neither a directory nor a cached model id.
+    #[error("{path}: {message}")]
+    NotFound { path: PathBuf, message: String },
 }
 
 /// A missing checkpoint file, or (more often) a misspelt directory.

@@ -1,7 +1,11 @@
 //! Batched beam search (fairseq's `SequenceGenerator`, simplified): sentences of similar
 //! length decode together, each with `beam` hypotheses; a hypothesis ends at `</s>` and is
-//! scored by its summed log-probability divided by `length^len_penalty`; a sentence is done
-//! when it has `beam` finished hypotheses, and done sentences leave the batch.
+//! scored by its summed log-probability divided by `length^len_penalty` (the length counts
+//! `</s>`); done sentences leave the batch. With `early_stopping` (fairseq's rule, and
+//! transformers' `early_stopping=True`) a sentence is done when it has `beam` finished
+//! hypotheses; without it (transformers' default, which Marian checkpoints use) it goes on
+//! while the best live hypothesis, scored at the current length, could still beat the worst
+//! of the `beam` best finished ones (`_check_early_stop_heuristic` in transformers).
 //!
 //! Every step's next-token distribution passes through a [`StepHook`] together with the
 //! decoder states that produced it: that is where kNN-MT's combiner interpolates the
@@ -12,7 +16,6 @@ use burn::prelude::*;
 use crate::Result;
 use crate::checkpoint::MtModel;
 use crate::model::Seq2Seq;
-use crate::vocab::{BOS, EOS, PAD};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BeamConfig {
@@ -23,6 +26,13 @@ pub struct BeamConfig {
     pub max_len_b: usize,
     /// Sentences decoded together.
     pub batch_sentences: usize,
+    /// Stop a sentence as soon as it has `beam` finished hypotheses.
+    #[serde(default = "yes")]
+    pub early_stopping: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for BeamConfig {
@@ -33,6 +43,7 @@ impl Default for BeamConfig {
             max_len_a: 1.2,
             max_len_b: 10,
             batch_sentences: 32,
+            early_stopping: true,
         }
     }
 }
@@ -66,9 +77,7 @@ pub fn translate<B: Backend, S: AsRef<str>>(
 ) -> Result<Vec<String>> {
     let mut enc = Vec::with_capacity(sources.len());
     for s in sources {
-        let mut ids = m.vocab.encode(s.as_ref())?;
-        ids.push(EOS);
-        enc.push(ids);
+        enc.push(m.vocab.encode_source(s.as_ref())?);
     }
     let out = translate_ids(&m.model, &enc, cfg, hook, |_| {});
     out.iter().map(|ids| m.vocab.decode(ids)).collect()
@@ -108,10 +117,14 @@ fn search<B: Backend>(
     hook: &mut dyn StepHook,
 ) -> Vec<Vec<u32>> {
     let device = model.embed.weight.device();
+    let sp = model.specials;
+    let (pad_id, bos_id, eos_id) = (sp.pad, sp.bos, sp.eos);
     let k = cfg.beam.max(1);
+    // transformers decodes a beam of one greedily, which is the early-stopping rule.
+    let early_stopping = cfg.early_stopping || k == 1;
     let b = srcs.len();
     let s = srcs.iter().map(|x| x.len()).max().unwrap_or(1).max(1);
-    let mut flat = vec![PAD as i64; b * s];
+    let mut flat = vec![pad_id as i64; b * s];
     for (r, src) in srcs.iter().enumerate() {
         for (j, &t) in src.iter().enumerate() {
             flat[r * s + j] = t as i64;
@@ -136,7 +149,7 @@ fn search<B: Backend>(
         .collect();
     let mut hyps: Vec<Vec<u32>> = vec![Vec::new(); b * k];
     let mut finished: Vec<Vec<Finished>> = (0..b).map(|_| Vec::new()).collect();
-    let mut prev: Vec<i64> = vec![BOS as i64; b * k];
+    let mut prev: Vec<i64> = vec![bos_id as i64; b * k];
     let mut t = 0usize;
     while !active.is_empty() {
         let n = prev.len();
@@ -174,11 +187,11 @@ fn search<B: Backend>(
                 }
                 let row = &lp[r * v..(r + 1) * v];
                 if force_eos {
-                    cand.push((scores[r] + row[EOS as usize] as f64, r, EOS));
+                    cand.push((scores[r] + row[eos_id as usize] as f64, r, eos_id));
                     continue;
                 }
                 for (tok, &x) in row.iter().enumerate() {
-                    if tok == PAD as usize || tok == BOS as usize {
+                    if tok == pad_id as usize || tok == bos_id as usize {
                         continue;
                     }
                     let sc = scores[r] + x as f64;
@@ -200,7 +213,7 @@ fn search<B: Backend>(
             cand.sort_by(|p, q| q.0.total_cmp(&p.0));
             let mut kept = 0;
             for (rank, &(sc, r, tok)) in cand.iter().enumerate() {
-                if tok == EOS {
+                if tok == eos_id {
                     // fairseq: an end among the top k candidates finishes a hypothesis.
                     if rank < k && sc.is_finite() {
                         let len = (hyps[r].len() + 1) as f64;
@@ -221,7 +234,21 @@ fn search<B: Backend>(
                     kept += 1;
                 }
             }
-            let done = finished[sent].len() >= k || force_eos || kept == 0;
+            let fin = &mut finished[sent];
+            let full = fin.len() >= k;
+            let done = force_eos
+                || kept == 0
+                || (full && early_stopping)
+                || (full && {
+                    // Only the k best finished hypotheses count; could the best live one,
+                    // scored at the length it has now, still beat the worst of them?
+                    fin.sort_by(|a, b| b.score.total_cmp(&a.score));
+                    fin.truncate(k);
+                    let worst = fin[k - 1].score;
+                    let best_live = next_scores[next_scores.len() - kept];
+                    let len = (t + 1) as f64;
+                    best_live / len.powf(cfg.len_penalty) <= worst
+                });
             if done {
                 // Drop the rows just added for this sentence.
                 for _ in 0..kept {
@@ -236,7 +263,7 @@ fn search<B: Backend>(
                     keep_rows.push((a * k) as i64);
                     next_scores.push(f64::NEG_INFINITY);
                     next_hyps.push(Vec::new());
-                    next_prev.push(PAD as i64);
+                    next_prev.push(pad_id as i64);
                     kept += 1;
                 }
                 next_active.push(sent);
@@ -271,6 +298,7 @@ fn search<B: Backend>(
 mod tests {
     use super::*;
     use crate::model::ModelConfig;
+    use crate::vocab::{BOS, EOS, PAD};
     use burn::backend::Flex;
 
     /// With beam 1 the search must equal greedy decoding done by hand.
@@ -286,6 +314,7 @@ mod tests {
             decoder_layers: 1,
             dropout: 0.0,
             norm_first: true,
+            ..ModelConfig::default()
         };
         B::seed(&Default::default(), 3);
         let m = cfg.init::<B>(&Default::default());

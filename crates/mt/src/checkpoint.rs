@@ -28,6 +28,10 @@ pub struct MtModel<B: Backend> {
     pub model: Seq2Seq<B>,
     pub fingerprint: String,
     pub dir: PathBuf,
+    /// The model's own decoding defaults (a Marian checkpoint's generation config).
+    pub generation: crate::beam::BeamConfig,
+    /// The longest input the model was trained for, where it says (Marian).
+    pub max_positions: Option<usize>,
 }
 
 /// The fingerprint of a model directory: weights and vocabulary together.
@@ -81,8 +85,21 @@ pub fn write<B: Backend>(
     Ok(fp)
 }
 
+/// Loads a translation model: a ragl model or run directory, a Hugging Face Marian
+/// checkpoint directory, or a model id found in the local Hugging Face cache.
 pub fn load<B: Backend>(path: &Path, device: &B::Device) -> Result<MtModel<B>> {
+    let path = &ragl_model::hub::resolve(path).map_err(|e| match e {
+        ragl_model::Error::Core(c) => Error::Core(c),
+        ragl_model::Error::NotFound { path, message } => Error::Artifact { path, message },
+        other => Error::Artifact {
+            path: path.to_path_buf(),
+            message: other.to_string(),
+        },
+    })?;
     let dir = resolve(path)?;
+    if crate::marian::is_hf_dir(&dir) && !dir.join("model.json").is_file() {
+        return crate::marian::load(&dir, device);
+    }
     let m = ragl_core::manifest::Manifest::open_checked(&dir, KIND, FORMAT_VERSION, None)?;
     m.verify_files(&dir)?;
     let config: ModelConfig =
@@ -104,6 +121,8 @@ pub fn load<B: Backend>(path: &Path, device: &B::Device) -> Result<MtModel<B>> {
         fingerprint: m.model_fingerprint.unwrap_or_default(),
         model,
         dir,
+        generation: crate::beam::BeamConfig::default(),
+        max_positions: None,
     })
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use ragl_core::read::{Input, Lines};
 
-use crate::vocab::{BOS, EOS, PAD, Vocab};
+use crate::vocab::{Specials, Vocab};
 use crate::{Error, Result};
 
 /// Reads two line-aligned files. A trailing line without `\n` counts as a line.
@@ -64,9 +64,8 @@ pub fn encode_pairs(
     let mut out = Vec::with_capacity(pairs.len());
     let mut dropped = 0;
     for (s, t) in pairs {
-        let mut src = vocab.encode(s)?;
-        src.push(EOS);
-        let tgt = vocab.encode(t)?;
+        let src = vocab.encode_source(s)?;
+        let tgt = vocab.encode_target(t)?;
         if src.len() > max_len || tgt.len() + 1 > max_len {
             dropped += 1;
             continue;
@@ -112,7 +111,8 @@ pub struct Padded {
     pub tokens: usize,
 }
 
-pub fn pad_batch(pairs: &[Pair], idx: &[usize]) -> Padded {
+/// `sp` gives the pad id, the decoder's first input and the end token.
+pub fn pad_batch(pairs: &[Pair], idx: &[usize], sp: &Specials) -> Padded {
     let rows = idx.len();
     let s = idx.iter().map(|&i| pairs[i].src.len()).max().unwrap_or(0);
     let t = idx
@@ -120,21 +120,22 @@ pub fn pad_batch(pairs: &[Pair], idx: &[usize]) -> Padded {
         .map(|&i| pairs[i].tgt.len() + 1)
         .max()
         .unwrap_or(0);
-    let mut src = vec![PAD as i64; rows * s];
-    let mut tgt_in = vec![PAD as i64; rows * t];
-    let mut tgt_out = vec![PAD as i64; rows * t];
+    let pad = sp.pad as i64;
+    let mut src = vec![pad; rows * s];
+    let mut tgt_in = vec![pad; rows * t];
+    let mut tgt_out = vec![pad; rows * t];
     let mut tokens = 0;
     for (r, &i) in idx.iter().enumerate() {
         let p = &pairs[i];
         for (j, &id) in p.src.iter().enumerate() {
             src[r * s + j] = id as i64;
         }
-        tgt_in[r * t] = BOS as i64;
+        tgt_in[r * t] = sp.bos as i64;
         for (j, &id) in p.tgt.iter().enumerate() {
             tgt_in[r * t + j + 1] = id as i64;
             tgt_out[r * t + j] = id as i64;
         }
-        tgt_out[r * t + p.tgt.len()] = EOS as i64;
+        tgt_out[r * t + p.tgt.len()] = sp.eos as i64;
         tokens += p.tgt.len() + 1;
     }
     Padded {
@@ -169,7 +170,7 @@ mod tests {
         seen.sort();
         assert_eq!(seen, (0..pairs.len()).collect::<Vec<_>>());
         for b in &bs {
-            let p = pad_batch(&pairs, b);
+            let p = pad_batch(&pairs, b, &Specials::default());
             assert!(p.rows * p.src_len.max(p.tgt_len) <= 40 || p.rows == 1);
         }
     }
@@ -186,7 +187,7 @@ mod tests {
                 tgt: vec![8],
             },
         ];
-        let p = pad_batch(&pairs, &[0, 1]);
+        let p = pad_batch(&pairs, &[0, 1], &Specials::default());
         assert_eq!(p.src, vec![7, 2, 0, 7, 7, 2]);
         assert_eq!(p.tgt_in, vec![1, 8, 9, 1, 8, 0]);
         assert_eq!(p.tgt_out, vec![8, 9, 2, 8, 2, 0]);

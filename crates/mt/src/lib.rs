@@ -19,7 +19,9 @@
 pub mod beam;
 pub mod checkpoint;
 pub mod data;
+pub mod marian;
 pub mod model;
+pub mod score;
 pub mod train;
 pub mod vocab;
 

@@ -2,6 +2,9 @@
 //! it: one embedding matrix shared by the source, the target and the output projection
 //! (a joint vocabulary), embeddings scaled by √d, sinusoidal positions, pre-norm (default,
 //! fairseq's `--encoder-normalize-before`) or post-norm layers, ReLU feed-forward.
+//! The same module is Hugging Face's `MarianMTModel` when configured as [`crate::marian`]
+//! does it: post-norm, swish, Marian's sinusoid layout, a bias on the output logits, and the
+//! checkpoint's own special ids.
 //!
 //! Decoding is incremental: [`DecoderState`] keeps each layer's self-attention keys and
 //! values and the encoder memory's projected keys and values, and can be reordered when
@@ -9,17 +12,43 @@
 //! of the output projection — is what kNN-MT stores as a key ([`Step::hidden`]).
 
 use burn::module::Module;
+use burn::module::Param;
 use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig,
     Linear, LinearConfig,
 };
 use burn::prelude::*;
-use burn::tensor::activation::{log_softmax, relu};
+use burn::tensor::activation::{gelu, log_softmax, relu, silu};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use serde::{Deserialize, Serialize};
 
-use crate::vocab::PAD;
+use crate::vocab::Specials;
+
+/// The feed-forward non-linearity (`activation_function` in HF configs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    #[default]
+    Relu,
+    /// `x·σ(x)`, which Marian and HF call swish (`silu` is the same function).
+    #[serde(alias = "silu")]
+    Swish,
+    /// The exact, erf-based GELU.
+    Gelu,
+}
+
+/// How sinusoidal position encodings are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Positions {
+    /// fairseq's: frequency `10000^(-i/(d/2-1))`, sines then cosines.
+    #[default]
+    Fairseq,
+    /// Marian's (`MarianSinusoidalPositionalEmbedding`): frequency `10000^(-2i/d)`, sines
+    /// then cosines.
+    Marian,
+}
 
 /// The architecture (written as `model.json` beside every checkpoint).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,6 +71,24 @@ pub struct ModelConfig {
     /// Pre-norm (LayerNorm before each sublayer, and a final LayerNorm) when true.
     #[serde(default = "yes")]
     pub norm_first: bool,
+    #[serde(default)]
+    pub activation: Activation,
+    #[serde(default)]
+    pub positions: Positions,
+    #[serde(default = "eps")]
+    pub layer_norm_eps: f64,
+    /// Embeddings multiplied by √d before positions are added.
+    #[serde(default = "yes")]
+    pub scale_embedding: bool,
+    /// A bias added to the output logits (Marian's `final_logits_bias`).
+    #[serde(default)]
+    pub logits_bias: bool,
+    #[serde(default)]
+    pub specials: Specials,
+}
+
+fn eps() -> f64 {
+    1e-5
 }
 
 fn d_model() -> usize {
@@ -85,10 +132,13 @@ impl ModelConfig {
 
     pub fn init<B: Backend>(&self, device: &B::Device) -> Seq2Seq<B> {
         let d = self.d_model;
-        let norm = || {
-            self.norm_first
-                .then(|| LayerNormConfig::new(d).init(device))
+        let ln = || {
+            LayerNormConfig::new(d)
+                .with_epsilon(self.layer_norm_eps)
+                .init(device)
         };
+        let norm = || self.norm_first.then(ln);
+        let act = self.activation;
         Seq2Seq {
             embed: EmbeddingConfig::new(self.vocab_size, d)
                 .with_initializer(Initializer::Normal {
@@ -99,9 +149,9 @@ impl ModelConfig {
             encoder: (0..self.encoder_layers)
                 .map(|_| EncoderLayer {
                     attn: Attention::new(d, self.heads, device),
-                    attn_norm: LayerNormConfig::new(d).init(device),
-                    ff: FeedForward::new(d, self.ff, device),
-                    ff_norm: LayerNormConfig::new(d).init(device),
+                    attn_norm: ln(),
+                    ff: FeedForward::new(d, self.ff, act, device),
+                    ff_norm: ln(),
                     dropout: DropoutConfig::new(self.dropout).init(),
                     norm_first: self.norm_first,
                 })
@@ -109,11 +159,11 @@ impl ModelConfig {
             decoder: (0..self.decoder_layers)
                 .map(|_| DecoderLayer {
                     self_attn: Attention::new(d, self.heads, device),
-                    self_norm: LayerNormConfig::new(d).init(device),
+                    self_norm: ln(),
                     cross_attn: Attention::new(d, self.heads, device),
-                    cross_norm: LayerNormConfig::new(d).init(device),
-                    ff: FeedForward::new(d, self.ff, device),
-                    ff_norm: LayerNormConfig::new(d).init(device),
+                    cross_norm: ln(),
+                    ff: FeedForward::new(d, self.ff, act, device),
+                    ff_norm: ln(),
                     dropout: DropoutConfig::new(self.dropout).init(),
                     norm_first: self.norm_first,
                 })
@@ -122,6 +172,12 @@ impl ModelConfig {
             decoder_norm: norm(),
             dropout: DropoutConfig::new(self.dropout).init(),
             d_model: d,
+            logits_bias: self
+                .logits_bias
+                .then(|| Param::from_tensor(Tensor::zeros([self.vocab_size], device))),
+            positions: self.positions,
+            scale_embedding: self.scale_embedding,
+            specials: self.specials,
         }
     }
 }
@@ -201,18 +257,26 @@ impl<B: Backend> Attention<B> {
 pub struct FeedForward<B: Backend> {
     pub fc1: Linear<B>,
     pub fc2: Linear<B>,
+    pub activation: Activation,
 }
 
 impl<B: Backend> FeedForward<B> {
-    fn new(d: usize, ff: usize, device: &B::Device) -> Self {
+    fn new(d: usize, ff: usize, activation: Activation, device: &B::Device) -> Self {
         FeedForward {
             fc1: linear(d, ff, device),
             fc2: linear(ff, d, device),
+            activation,
         }
     }
 
     fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        apply(&self.fc2, relu(apply(&self.fc1, x)))
+        let h = apply(&self.fc1, x);
+        let h = match self.activation {
+            Activation::Relu => relu(h),
+            Activation::Swish => silu(h),
+            Activation::Gelu => gelu(h),
+        };
+        apply(&self.fc2, h)
     }
 }
 
@@ -327,6 +391,10 @@ pub struct Seq2Seq<B: Backend> {
     pub decoder_norm: Option<LayerNorm<B>>,
     pub dropout: Dropout,
     pub d_model: usize,
+    pub logits_bias: Option<Param<Tensor<B, 1>>>,
+    pub positions: Positions,
+    pub scale_embedding: bool,
+    pub specials: Specials,
 }
 
 /// Sinusoidal position encodings `[len, d]` for positions `start..start + len`, as fairseq's
@@ -335,15 +403,23 @@ pub fn sinusoids<B: Backend>(
     start: usize,
     len: usize,
     d: usize,
+    layout: Positions,
     device: &B::Device,
 ) -> Tensor<B, 2> {
     let half = d / 2;
-    let step = (10000f64).ln() / (half.max(2) - 1) as f64;
+    let step = match layout {
+        Positions::Fairseq => (10000f64).ln() / (half.max(2) - 1) as f64,
+        Positions::Marian => 2.0 * (10000f64).ln() / d as f64,
+    };
     let mut data = vec![0f32; len * d];
     for p in 0..len {
         let pos = (start + p) as f64;
         for i in 0..half {
-            let a = pos * (-(i as f64) * step).exp();
+            let a = match layout {
+                Positions::Fairseq => pos * (-(i as f64) * step).exp(),
+                // Marian divides by the power, as numpy does it there.
+                Positions::Marian => pos / (10000f64).powf(2.0 * i as f64 / d as f64),
+            };
             data[p * d + i] = a.sin() as f32;
             data[p * d + half + i] = a.cos() as f32;
         }
@@ -388,8 +464,11 @@ impl<B: Backend> Seq2Seq<B> {
     fn embed_tokens(&self, ids: Tensor<B, 2, Int>, start: usize) -> Tensor<B, 3> {
         let [_, s] = ids.dims();
         let device = ids.device();
-        let x = self.embed.forward(ids) * (self.d_model as f64).sqrt();
-        let pos = sinusoids::<B>(start, s, self.d_model, &device).unsqueeze::<3>();
+        let mut x = self.embed.forward(ids);
+        if self.scale_embedding {
+            x = x * (self.d_model as f64).sqrt();
+        }
+        let pos = sinusoids::<B>(start, s, self.d_model, self.positions, &device).unsqueeze::<3>();
         self.dropout.forward(x + pos)
     }
 
@@ -400,7 +479,7 @@ impl<B: Backend> Seq2Seq<B> {
     /// Encoder output `[b, s, d]` and the source padding mask `[b, s]` (true = pad).
     pub fn encode(&self, src: Tensor<B, 2, Int>) -> (Tensor<B, 3>, Tensor<B, 2, Bool>) {
         let [b, s] = src.dims();
-        let pad = src.clone().equal_elem(PAD as i64);
+        let pad = src.clone().equal_elem(self.specials.pad as i64);
         let mask = pad.clone().reshape([b, 1, 1, s]).expand([b, 1, s, s]);
         let mut x = self.embed_tokens(src, 0);
         for layer in &self.encoder {
@@ -415,7 +494,16 @@ impl<B: Backend> Seq2Seq<B> {
     /// Logits `[rows, vocab]` of decoder outputs `[rows, d]` (a 2-D product: a batched
     /// one would broadcast the embedding matrix over the batch, and its gradient with it).
     fn project(&self, h: Tensor<B, 2>) -> Tensor<B, 2> {
-        h.matmul(self.embed.weight.val().transpose())
+        let logits = h.matmul(self.embed.weight.val().transpose());
+        match &self.logits_bias {
+            Some(b) => logits + b.val().unsqueeze::<2>(),
+            None => logits,
+        }
+    }
+
+    /// Output logits `[rows, vocab]` of decoder states `[rows, d]`.
+    pub fn logits(&self, h: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.project(h)
     }
 
     /// Teacher forcing: decoder outputs `[b, t, d]` before the projection, for `tgt_in`
@@ -455,7 +543,10 @@ impl<B: Backend> Seq2Seq<B> {
         let v = self.vocab_size();
         let lp = log_softmax(self.project(h.reshape([b * t, self.d_model])), 1);
         let target = tgt_out.reshape([b * t, 1]);
-        let keep = target.clone().not_equal_elem(PAD as i64).float();
+        let keep = target
+            .clone()
+            .not_equal_elem(self.specials.pad as i64)
+            .float();
         let nll = -lp.clone().gather(1, target) * keep.clone();
         let smooth = -lp.sum_dim(1) * keep;
         let eps_i = smoothing / (v as f64 - 1.0);
@@ -522,6 +613,7 @@ mod tests {
             decoder_layers: 2,
             dropout: 0.0,
             norm_first: true,
+            ..ModelConfig::default()
         };
         B::seed(&Default::default(), 7);
         cfg.init(&Default::default())

@@ -402,7 +402,7 @@ fn parallel_step<B: AutodiffBackend>(
     let total: usize = idx.iter().map(|&i| pairs[i].tgt.len() + 1).sum();
     let parts = split_rows(pairs, idx, workers);
     let run = |m: &Seq2Seq<B>, part: &Vec<usize>| {
-        let b = data::pad_batch(pairs, part);
+        let b = data::pad_batch(pairs, part, &model.specials);
         let (src, tin, tout) = tensors::<B>(&b, device);
         let (loss, nll) = m.loss(src, tin, tout, smoothing);
         let loss = loss / total as f64;
@@ -457,7 +457,7 @@ pub fn dev_nll<B: Backend>(
 ) -> f64 {
     let (mut sum, mut n) = (0.0, 0usize);
     for idx in batches {
-        let b = data::pad_batch(pairs, idx);
+        let b = data::pad_batch(pairs, idx, &model.specials);
         let (s, i, o) = tensors::<B>(&b, device);
         let (_, nll) = model.loss(s, i, o, 0.0);
         sum += nll.into_scalar().elem::<f64>();

@@ -3,8 +3,16 @@
 //! the original spacing (BLEU is computed on detokenised text, as sacrebleu expects).
 //!
 //! Special tokens have fixed ids: `<pad>` 0, `<s>` 1, `</s>` 2, `<unk>` 3.
+//!
+//! A Hugging Face Marian checkpoint brings its own: two SentencePiece models (source and
+//! target) whose pieces map to ids through `vocab.json`, as `MarianTokenizer` does it
+//! ([`MarianVocab`]); [`Vocab`] is either kind, and [`Specials`] says which ids are special.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ragl_model::sentencepiece::SentencePiece;
 
 use tokenizers::models::TrainerWrapper;
 use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
@@ -20,15 +28,193 @@ pub const EOS: u32 = 2;
 pub const UNK: u32 = 3;
 const SPECIALS: [&str; 4] = ["<pad>", "<s>", "</s>", "<unk>"];
 
-/// A trained joint vocabulary.
+/// The ids a translation model treats specially.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Specials {
+    pub pad: u32,
+    /// The decoder's first input (`decoder_start_token_id`; Marian uses the pad id).
+    pub bos: u32,
+    pub eos: u32,
+    pub unk: u32,
+}
+
+impl Default for Specials {
+    fn default() -> Self {
+        Specials {
+            pad: PAD,
+            bos: BOS,
+            eos: EOS,
+            unk: UNK,
+        }
+    }
+}
+
+/// A translation model's vocabulary: ragl's joint BPE, or a Marian checkpoint's.
 #[derive(Clone)]
-pub struct Vocab {
-    tokenizer: Tokenizer,
+pub enum Vocab {
+    Joint(JointVocab),
+    Marian(Arc<MarianVocab>),
 }
 
 impl Vocab {
-    /// Learns a BPE vocabulary of (at most) `size` entries from `texts`.
     pub fn train<I, S>(texts: I, size: usize, min_frequency: u64) -> Result<Vocab>
+    where
+        I: Iterator<Item = S> + Send,
+        S: AsRef<str> + Send,
+    {
+        JointVocab::train(texts, size, min_frequency).map(Vocab::Joint)
+    }
+
+    pub fn load(path: &Path) -> Result<Vocab> {
+        JointVocab::load(path).map(Vocab::Joint)
+    }
+
+    /// Writes a joint vocabulary's `tokenizer.json`; a Marian vocabulary stays in its
+    /// checkpoint and is refused.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        match self {
+            Vocab::Joint(v) => v.save(path),
+            Vocab::Marian(m) => Err(Error::Vocab(format!(
+                "{}: a Marian vocabulary is read from its checkpoint, not re-saved",
+                m.dir.display()
+            ))),
+        }
+    }
+
+    pub fn specials(&self) -> Specials {
+        match self {
+            Vocab::Joint(_) => Specials::default(),
+            Vocab::Marian(m) => m.specials,
+        }
+    }
+
+    pub fn size(&self) -> usize {
+        match self {
+            Vocab::Joint(v) => v.size(),
+            Vocab::Marian(m) => m.tokens.len(),
+        }
+    }
+
+    /// Source ids of `text`, ending with `</s>` (fairseq and `MarianTokenizer` alike).
+    pub fn encode_source(&self, text: &str) -> Result<Vec<u32>> {
+        let mut ids = match self {
+            Vocab::Joint(v) => v.encode(text)?,
+            Vocab::Marian(m) => m.encode(&m.source, text)?,
+        };
+        ids.push(self.specials().eos);
+        Ok(ids)
+    }
+
+    /// Target ids of `text`, without `<s>`/`</s>`.
+    pub fn encode_target(&self, text: &str) -> Result<Vec<u32>> {
+        match self {
+            Vocab::Joint(v) => v.encode(text),
+            Vocab::Marian(m) => m.encode(&m.target, text),
+        }
+    }
+
+    /// Subword ids of `text` without `</s>` (the joint vocabulary has one side; a Marian
+    /// vocabulary segments with its source model).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        match self {
+            Vocab::Joint(v) => v.encode(text),
+            Vocab::Marian(m) => m.encode(&m.source, text),
+        }
+    }
+
+    /// Detokenised target text of `ids`; special tokens are dropped.
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        match self {
+            Vocab::Joint(v) => v.decode(ids),
+            Vocab::Marian(m) => Ok(m.decode(ids)),
+        }
+    }
+
+    pub fn token(&self, id: u32) -> Option<String> {
+        match self {
+            Vocab::Joint(v) => v.token(id),
+            Vocab::Marian(m) => m.tokens.get(id as usize).cloned(),
+        }
+    }
+}
+
+/// `MarianTokenizer`'s scheme: `source.spm` segments the input, `target.spm` the output,
+/// and pieces become ids through `vocab.json` (a piece it lacks is `<unk>`).
+pub struct MarianVocab {
+    pub dir: PathBuf,
+    pub source: SentencePiece,
+    pub target: SentencePiece,
+    ids: HashMap<String, u32>,
+    tokens: Vec<String>,
+    pub specials: Specials,
+}
+
+impl MarianVocab {
+    /// `vocab` is `vocab.json`'s map; it must hold every id `0..len` once.
+    pub fn new(
+        dir: &Path,
+        source: SentencePiece,
+        target: SentencePiece,
+        vocab: HashMap<String, u32>,
+        specials: Specials,
+    ) -> Result<MarianVocab> {
+        let n = vocab.len();
+        let mut tokens = vec![None; n];
+        for (t, &id) in &vocab {
+            match tokens.get_mut(id as usize) {
+                Some(slot @ None) => *slot = Some(t.clone()),
+                _ => {
+                    return Err(Error::Artifact {
+                        path: dir.join("vocab.json"),
+                        message: format!(
+                            "id {id} ({t:?}) is repeated or outside 0..{n}: not a Marian vocabulary"
+                        ),
+                    });
+                }
+            }
+        }
+        let tokens: Vec<String> = tokens.into_iter().map(|t| t.unwrap_or_default()).collect();
+        Ok(MarianVocab {
+            dir: dir.to_path_buf(),
+            source,
+            target,
+            ids: vocab,
+            tokens,
+            specials,
+        })
+    }
+
+    fn encode(&self, spm: &SentencePiece, text: &str) -> Result<Vec<u32>> {
+        let pieces = spm
+            .encode_pieces(text)
+            .map_err(|e| Error::Vocab(e.to_string()))?;
+        Ok(pieces
+            .iter()
+            .map(|p| self.ids.get(p).copied().unwrap_or(self.specials.unk))
+            .collect())
+    }
+
+    fn decode(&self, ids: &[u32]) -> String {
+        let s = self.specials;
+        let pieces: Vec<&str> = ids
+            .iter()
+            .filter(|&&i| i != s.pad && i != s.eos && i != s.bos)
+            .filter_map(|&i| self.tokens.get(i as usize).map(String::as_str))
+            .collect();
+        self.target.decode_pieces(&pieces)
+    }
+}
+
+/// A trained joint vocabulary.
+#[derive(Clone)]
+pub struct JointVocab {
+    tokenizer: Tokenizer,
+}
+
+impl JointVocab {
+    /// Learns a BPE vocabulary of (at most) `size` entries from `texts`.
+    pub fn train<I, S>(texts: I, size: usize, min_frequency: u64) -> Result<JointVocab>
     where
         I: Iterator<Item = S> + Send,
         S: AsRef<str> + Send,
@@ -56,17 +242,17 @@ impl Vocab {
         tokenizer
             .train(&mut trainer, texts)
             .map_err(|e| Error::Vocab(e.to_string()))?;
-        let vocab = Vocab { tokenizer };
+        let vocab = JointVocab { tokenizer };
         vocab.check_specials()?;
         Ok(vocab)
     }
 
-    pub fn load(path: &Path) -> Result<Vocab> {
+    pub fn load(path: &Path) -> Result<JointVocab> {
         let tokenizer = Tokenizer::from_file(path).map_err(|e| Error::Artifact {
             path: path.to_path_buf(),
             message: format!("not a tokenizer.json: {e}"),
         })?;
-        let vocab = Vocab { tokenizer };
+        let vocab = JointVocab { tokenizer };
         vocab.check_specials().map_err(|e| Error::Artifact {
             path: path.to_path_buf(),
             message: e.to_string(),

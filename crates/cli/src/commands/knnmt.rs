@@ -294,8 +294,8 @@ fn eval<B: Backend>(a: &EvalArgs, device: B::Device) -> Result<()> {
     if a.json && a.output.as_deref() == Some(std::path::Path::new("-")) {
         crate::bad_input!("--json and -o - both want standard output: write one to a file");
     }
-    let beam = a.beam.config()?;
     let m = load::<B>(&a.model, &device)?;
+    let beam = a.beam.config(&m.generation)?;
     let ds = Datastore::open(&a.datastore, Some(&m.fingerprint))
         .with_context(|| format!("opening datastore {}", a.datastore.display()))?;
     if let Some(ef) = a.ef {
@@ -318,9 +318,7 @@ fn eval<B: Backend>(a: &EvalArgs, device: B::Device) -> Result<()> {
     }
     let mut src = Vec::with_capacity(src_text.len());
     for s in &src_text {
-        let mut ids = m.vocab.encode(s)?;
-        ids.push(ragl_mt::vocab::EOS);
-        src.push(ids);
+        src.push(m.vocab.encode_source(s)?);
     }
     eprintln!(
         "{} sentences, datastore of {} keys ({}), beam {}",

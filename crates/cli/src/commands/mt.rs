@@ -21,6 +21,10 @@ pub enum MtCommand {
     Translate(TranslateArgs),
     /// Average the weights of a run's last N checkpoints into a new model directory.
     Average(AverageArgs),
+    /// Score given translations by teacher forcing: per-token log-probabilities as JSONL.
+    Score(ScoreArgs),
+    /// Token ids of lines of text, as the model's tokenizer gives them (one line of ids each).
+    Tokenize(TokenizeArgs),
 }
 
 #[derive(clap::Args)]
@@ -49,34 +53,94 @@ pub struct TrainArgs {
 
 #[derive(clap::Args)]
 pub struct BeamArgs {
-    /// Beam size (1: greedy).
-    #[arg(long, default_value_t = 5)]
-    pub beam: usize,
-    /// Length penalty: hypotheses are ranked by log-probability / length^this.
-    #[arg(long, default_value_t = 1.0)]
-    pub len_penalty: f64,
+    /// Beam size (1: greedy). Default: the model's own (a Marian checkpoint's
+    /// generation config), else 5.
+    #[arg(long)]
+    pub beam: Option<usize>,
+    /// Length penalty: hypotheses are ranked by log-probability / length^this
+    /// (default: the model's, else 1.0).
+    #[arg(long)]
+    pub len_penalty: Option<f64>,
+    /// Stop a sentence once it has `beam` finished hypotheses (true: fairseq's rule) or go
+    /// on while a live one could still win (false: transformers' default). Default: the
+    /// model's (true for ragl's models, the generation config's for Marian).
+    #[arg(long)]
+    pub early_stopping: Option<bool>,
+    /// Longest output in subwords, `</s>` included (default: 1.2 × source + 10 for ragl's
+    /// models, the generation config's max_length − 1 for Marian).
+    #[arg(long)]
+    pub max_len: Option<usize>,
     /// Sentences decoded together.
     #[arg(long, default_value_t = 32)]
     pub batch_sentences: usize,
 }
 
 impl BeamArgs {
-    pub fn config(&self) -> Result<BeamConfig> {
-        if self.beam == 0 || self.batch_sentences == 0 {
-            crate::bad_input!("--beam and --batch-sentences must be at least 1");
+    /// The flags given, over the model's own defaults.
+    pub fn config(&self, model: &BeamConfig) -> Result<BeamConfig> {
+        if self.beam == Some(0) || self.batch_sentences == 0 || self.max_len == Some(0) {
+            crate::bad_input!("--beam, --max-len and --batch-sentences must be at least 1");
         }
-        Ok(BeamConfig {
-            beam: self.beam,
-            len_penalty: self.len_penalty,
-            batch_sentences: self.batch_sentences,
-            ..BeamConfig::default()
-        })
+        let mut c = model.clone();
+        c.beam = self.beam.unwrap_or(c.beam);
+        c.len_penalty = self.len_penalty.unwrap_or(c.len_penalty);
+        c.early_stopping = self.early_stopping.unwrap_or(c.early_stopping);
+        if let Some(n) = self.max_len {
+            c.max_len_a = 0.0;
+            c.max_len_b = n;
+        }
+        c.batch_sentences = self.batch_sentences;
+        Ok(c)
     }
 }
 
 #[derive(clap::Args)]
+pub struct ScoreArgs {
+    /// A model: see `ragl mt translate --model`.
+    #[arg(long)]
+    model: PathBuf,
+    /// Source sentences, one a line.
+    #[arg(long)]
+    source: PathBuf,
+    /// Their translations, line-aligned.
+    #[arg(long)]
+    target: PathBuf,
+    /// JSONL, one object a pair: `line`, `tokens` (target ids, `</s>` last), `log_probs`,
+    /// `score` (their sum); `-` is standard output.
+    #[arg(short, long, default_value = "-")]
+    output: PathBuf,
+    /// Also write every position's raw output logits, `[target tokens, vocab]` f32 .npy.
+    #[arg(long)]
+    logits: Option<PathBuf>,
+    /// Pairs scored together.
+    #[arg(long, default_value_t = 16)]
+    batch_sentences: usize,
+    /// cpu, or cuda[:N] (a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: DeviceSpec,
+}
+
+#[derive(clap::Args)]
+pub struct TokenizeArgs {
+    /// A model: see `ragl mt translate --model`.
+    #[arg(long)]
+    model: PathBuf,
+    /// Lines of text; `-` is standard input.
+    #[arg(short, long, default_value = "-")]
+    input: PathBuf,
+    /// Space-separated ids, one line each; `-` is standard output.
+    #[arg(short, long, default_value = "-")]
+    output: PathBuf,
+    /// Tokenize as target text (no `</s>`; a Marian model's target SentencePiece).
+    #[arg(long)]
+    target: bool,
+}
+
+#[derive(clap::Args)]
 pub struct TranslateArgs {
-    /// A model directory, or a run directory (its last checkpoint).
+    /// A model: a ragl model or run directory (its last checkpoint), a Hugging Face Marian
+    /// directory (opus-mt), or a model id in the local Hugging Face cache
+    /// (`Helsinki-NLP/opus-mt-de-en`; ragl never downloads).
     #[arg(long)]
     model: PathBuf,
     /// Source sentences, one a line; `-` is standard input.
@@ -114,7 +178,79 @@ pub fn run(c: MtCommand) -> Result<()> {
             crate::backend::with_device!(a.device, B, device, translate::<B>(&a, device))
         }
         MtCommand::Average(a) => average(&a),
+        MtCommand::Score(a) => {
+            crate::backend::with_device!(a.device, B, device, score::<B>(&a, device))
+        }
+        MtCommand::Tokenize(a) => tokenize(&a),
     }
+}
+
+fn score<B: Backend>(a: &ScoreArgs, device: B::Device) -> Result<()> {
+    let m = ragl_mt::checkpoint::load::<B>(&a.model, &device)
+        .with_context(|| format!("loading {}", a.model.display()))?;
+    let pairs = ragl_mt::data::read_parallel(&a.source, &a.target)?;
+    let bar = crate::progress::bar(pairs.len() as u64);
+    let mut npy = match &a.logits {
+        Some(p) => Some(ragl_core::npy::NpyWriter::create(p, m.model.vocab_size())?),
+        None => None,
+    };
+    let mut failed: Option<ragl_core::Error> = None;
+    let mut sink = |_: usize, rows: &[f32]| {
+        if let Some(w) = npy.as_mut() {
+            for row in rows.chunks(m.model.vocab_size()) {
+                if let Err(e) = w.write_row(row)
+                    && failed.is_none()
+                {
+                    failed = Some(e);
+                }
+            }
+        }
+    };
+    let want_logits = a.logits.is_some();
+    let scored = ragl_mt::score::score(
+        &m,
+        &pairs,
+        a.batch_sentences,
+        want_logits.then_some(&mut sink as &mut dyn FnMut(usize, &[f32])),
+        |n| bar.inc(n as u64),
+    )?;
+    bar.finish_and_clear();
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    if let Some(w) = npy {
+        w.finish()?;
+    }
+    crate::write_output(&a.output, |w| {
+        for (i, s) in scored.iter().enumerate() {
+            let total: f64 = s.log_probs.iter().map(|&x| f64::from(x)).sum();
+            let line = serde_json::json!({
+                "line": i + 1, "tokens": s.tokens, "log_probs": s.log_probs, "score": total,
+            });
+            writeln!(w, "{line}")?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+fn tokenize(a: &TokenizeArgs) -> Result<()> {
+    type B = burn::backend::Flex;
+    let m = ragl_mt::checkpoint::load::<B>(&a.model, &Default::default())
+        .with_context(|| format!("loading {}", a.model.display()))?;
+    let lines = Lines::read_all(&Input::from_arg(&a.input))?;
+    let mut out = Vec::with_capacity(lines.len());
+    for l in &lines {
+        out.push(ragl_mt::score::tokenize(&m, l, a.target)?);
+    }
+    crate::write_output(&a.output, |w| {
+        for ids in &out {
+            let s: Vec<String> = ids.iter().map(u32::to_string).collect();
+            writeln!(w, "{}", s.join(" "))?;
+        }
+        Ok(())
+    })?;
+    Ok(())
 }
 
 fn train<B: Backend>(a: &TrainArgs, device: B::Device) -> Result<()> {
@@ -202,9 +338,9 @@ fn train<B: Backend>(a: &TrainArgs, device: B::Device) -> Result<()> {
 }
 
 fn translate<B: Backend>(a: &TranslateArgs, device: B::Device) -> Result<()> {
-    let beam = a.beam.config()?;
     let m = ragl_mt::checkpoint::load::<B>(&a.model, &device)
         .with_context(|| format!("loading {}", a.model.display()))?;
+    let beam = a.beam.config(&m.generation)?;
     let lines = Lines::read_all(&Input::from_arg(&a.input))?;
     let t = Instant::now();
     let bar = crate::progress::bar(lines.len() as u64);
@@ -213,9 +349,7 @@ fn translate<B: Backend>(a: &TranslateArgs, device: B::Device) -> Result<()> {
     ));
     let mut enc = Vec::with_capacity(lines.len());
     for l in &lines {
-        let mut ids = m.vocab.encode(l)?;
-        ids.push(ragl_mt::vocab::EOS);
-        enc.push(ids);
+        enc.push(m.vocab.encode_source(l)?);
     }
     let out =
         ragl_mt::beam::translate_ids(&m.model, &enc, &beam, &mut NoHook, |n| bar.inc(n as u64));

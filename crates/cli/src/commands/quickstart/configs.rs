@@ -157,6 +157,7 @@ pub(super) fn mt_config(size: &Size, seed: u64, mt: &str) -> RunConfig {
             decoder_layers: 2,
             dropout: 0.0,
             norm_first: true,
+            ..ragl_mt::model::ModelConfig::default()
         },
         train: ragl_mt::train::TrainConfig {
             max_tokens: 2048,

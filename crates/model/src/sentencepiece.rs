@@ -1,0 +1,405 @@
+//! SentencePiece models (`.spm`/`.model` files, a `ModelProto` protobuf) read without the C++
+//! library, and unigram segmentation as `sentencepiece` does it: the precompiled normaliser
+//! (`nmt_nfkc` and friends), extra whitespace removed, a dummy `▁` prefix, spaces escaped as
+//! `▁`, then the Viterbi path over the whole sentence (the `tokenizers` crate's unigram
+//! lattice, which uses sentencepiece's scores and unknown penalty).
+//!
+//! Mirrors `sentencepiece/src/normalizer.cc` and `unigram_model.cc`; the field numbers are
+//! those of `sentencepiece_model.proto`. Only unigram models are read (every Marian/opus-mt
+//! model is one); a BPE model is refused by name.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use tokenizers::models::unigram::Unigram;
+use tokenizers::normalizers::precompiled::Precompiled;
+use tokenizers::{NormalizedString, Normalizer};
+
+use crate::{Error, Result};
+
+/// A piece's kind (`ModelProto.SentencePiece.Type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PieceType {
+    Normal,
+    Unknown,
+    Control,
+    UserDefined,
+    Unused,
+    Byte,
+}
+
+#[derive(Debug, Clone)]
+pub struct Piece {
+    pub piece: String,
+    pub score: f32,
+    pub kind: PieceType,
+}
+
+/// A parsed SentencePiece unigram model, ready to segment text.
+pub struct SentencePiece {
+    pub path: PathBuf,
+    pub pieces: Vec<Piece>,
+    ids: HashMap<String, u32>,
+    add_dummy_prefix: bool,
+    remove_extra_whitespaces: bool,
+    escape_whitespaces: bool,
+    precompiled: Option<Precompiled>,
+    unigram: Unigram,
+}
+
+impl std::fmt::Debug for SentencePiece {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SentencePiece")
+            .field("path", &self.path)
+            .field("pieces", &self.pieces.len())
+            .finish()
+    }
+}
+
+const SPACE: char = '\u{2581}';
+
+fn bad(path: &Path, message: impl Into<String>) -> Error {
+    Error::Tokenizer {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// A protobuf wire-format reader: just what `ModelProto` needs.
+struct Wire<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+enum Field<'a> {
+    Varint(u64),
+    Fixed32(u32),
+    Fixed64,
+    Bytes(&'a [u8]),
+}
+
+impl<'a> Wire<'a> {
+    fn new(buf: &'a [u8]) -> Self {
+        Wire { buf, pos: 0 }
+    }
+
+    fn varint(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = *self.buf.get(self.pos)?;
+            self.pos += 1;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.pos.checked_add(n)?;
+        let s = self.buf.get(self.pos..end)?;
+        self.pos = end;
+        Some(s)
+    }
+
+    /// The next `(field number, value)`, `None` at the end, `Some(Err)` when malformed.
+    fn next(&mut self) -> Option<std::result::Result<(u64, Field<'a>), ()>> {
+        if self.pos >= self.buf.len() {
+            return None;
+        }
+        let field = || -> Option<(u64, Field<'a>)> {
+            let key = self.varint()?;
+            let value = match key & 7 {
+                0 => Field::Varint(self.varint()?),
+                1 => {
+                    self.take(8)?;
+                    Field::Fixed64
+                }
+                2 => {
+                    let n = usize::try_from(self.varint()?).ok()?;
+                    Field::Bytes(self.take(n)?)
+                }
+                5 => Field::Fixed32(u32::from_le_bytes(self.take(4)?.try_into().ok()?)),
+                _ => return None,
+            };
+            Some((key >> 3, value))
+        }();
+        Some(field.ok_or(()))
+    }
+}
+
+fn utf8(path: &Path, b: &[u8]) -> Result<String> {
+    String::from_utf8(b.to_vec()).map_err(|_| bad(path, "a piece is not UTF-8"))
+}
+
+impl SentencePiece {
+    pub fn open(path: &Path) -> Result<SentencePiece> {
+        let bytes = std::fs::read(path).map_err(|e| ragl_core::Error::io(path, e))?;
+        Self::from_bytes(path, &bytes)
+    }
+
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<SentencePiece> {
+        let malformed = || bad(path, "not a SentencePiece model (malformed protobuf)");
+        let mut pieces = Vec::new();
+        let mut model_type = 1u64;
+        let (mut dummy, mut strip, mut escape) = (true, true, true);
+        let mut charsmap: Option<Vec<u8>> = None;
+        let mut w = Wire::new(bytes);
+        while let Some(f) = w.next() {
+            match f.map_err(|_| malformed())? {
+                (1, Field::Bytes(b)) => {
+                    let mut p = Piece {
+                        piece: String::new(),
+                        score: 0.0,
+                        kind: PieceType::Normal,
+                    };
+                    let mut inner = Wire::new(b);
+                    while let Some(f) = inner.next() {
+                        match f.map_err(|_| malformed())? {
+                            (1, Field::Bytes(s)) => p.piece = utf8(path, s)?,
+                            (2, Field::Fixed32(x)) => p.score = f32::from_bits(x),
+                            (3, Field::Varint(t)) => {
+                                p.kind = match t {
+                                    1 => PieceType::Normal,
+                                    2 => PieceType::Unknown,
+                                    3 => PieceType::Control,
+                                    4 => PieceType::UserDefined,
+                                    5 => PieceType::Unused,
+                                    6 => PieceType::Byte,
+                                    _ => return Err(bad(path, format!("unknown piece type {t}"))),
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                    pieces.push(p);
+                }
+                (2, Field::Bytes(b)) => {
+                    let mut inner = Wire::new(b);
+                    while let Some(f) = inner.next() {
+                        if let (3, Field::Varint(t)) = f.map_err(|_| malformed())? {
+                            model_type = t;
+                        }
+                    }
+                }
+                (3, Field::Bytes(b)) => {
+                    let mut inner = Wire::new(b);
+                    while let Some(f) = inner.next() {
+                        match f.map_err(|_| malformed())? {
+                            (2, Field::Bytes(m)) => charsmap = Some(m.to_vec()),
+                            (3, Field::Varint(v)) => dummy = v != 0,
+                            (4, Field::Varint(v)) => strip = v != 0,
+                            (5, Field::Varint(v)) => escape = v != 0,
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if pieces.is_empty() {
+            return Err(bad(path, "not a SentencePiece model (no pieces)"));
+        }
+        if model_type != 1 {
+            let name = match model_type {
+                2 => "BPE",
+                3 => "word",
+                4 => "char",
+                _ => "unknown",
+            };
+            return Err(bad(
+                path,
+                format!("a {name} SentencePiece model: only unigram models are supported"),
+            ));
+        }
+        let unk = pieces
+            .iter()
+            .position(|p| p.kind == PieceType::Unknown)
+            .ok_or_else(|| bad(path, "the model has no unknown piece"))?;
+        let precompiled = match charsmap {
+            Some(m) if !m.is_empty() => Some(
+                Precompiled::from(&m)
+                    .map_err(|e| bad(path, format!("precompiled normaliser: {e}")))?,
+            ),
+            _ => None,
+        };
+        // Control and unused pieces never match text in sentencepiece; a name no text can
+        // contain keeps them out of the lattice while ids stay positional.
+        let lattice: Vec<(String, f64)> = pieces
+            .iter()
+            .enumerate()
+            .map(|(i, p)| match p.kind {
+                PieceType::Control | PieceType::Unused => (format!("\u{0}{i}"), 0.0),
+                _ => (p.piece.clone(), f64::from(p.score)),
+            })
+            .collect();
+        let unigram = Unigram::from(lattice, Some(unk), false)
+            .map_err(|e| bad(path, format!("unigram model: {e}")))?;
+        let ids = pieces
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.piece.clone(), i as u32))
+            .collect();
+        Ok(SentencePiece {
+            path: path.to_path_buf(),
+            pieces,
+            ids,
+            add_dummy_prefix: dummy,
+            remove_extra_whitespaces: strip,
+            escape_whitespaces: escape,
+            precompiled,
+            unigram,
+        })
+    }
+
+    /// The text the lattice sees: normalised, whitespace cleaned, `▁` for spaces.
+    pub fn normalize(&self, text: &str) -> String {
+        let mut s = text.to_owned();
+        if let Some(p) = &self.precompiled {
+            let mut n = NormalizedString::from(text);
+            if p.normalize(&mut n).is_ok() {
+                s = n.get().to_owned();
+            }
+        }
+        let mut out = String::with_capacity(s.len() + 3);
+        let mut last_space = true; // drops leading spaces when stripping
+        for c in s.chars() {
+            if c == ' ' {
+                if self.remove_extra_whitespaces && last_space {
+                    continue;
+                }
+                last_space = true;
+            } else {
+                last_space = false;
+            }
+            out.push(c);
+        }
+        if self.remove_extra_whitespaces {
+            while out.ends_with(' ') {
+                out.pop();
+            }
+        }
+        if out.is_empty() {
+            return out;
+        }
+        if self.add_dummy_prefix {
+            out.insert(0, ' ');
+        }
+        if self.escape_whitespaces {
+            out = out.replace(' ', &SPACE.to_string());
+        }
+        out
+    }
+
+    /// The pieces of `text` (unknown stretches as their surface text, as sentencepiece's
+    /// `EncodeAsPieces` gives them).
+    pub fn encode_pieces(&self, text: &str) -> Result<Vec<String>> {
+        let norm = self.normalize(text);
+        self.unigram
+            .encode(&norm)
+            .map_err(|e| bad(&self.path, format!("segmenting {text:?}: {e}")))
+    }
+
+    pub fn piece_id(&self, piece: &str) -> Option<u32> {
+        self.ids.get(piece).copied()
+    }
+
+    /// Text of `pieces` as `DecodePieces` gives it: control pieces dropped, pieces the model
+    /// does not know as ` ⁇ `, `▁` as a space, the dummy prefix's space removed.
+    pub fn decode_pieces<S: AsRef<str>>(&self, pieces: &[S]) -> String {
+        let mut out = String::new();
+        for p in pieces {
+            let p = p.as_ref();
+            match self.piece_id(p).map(|i| self.pieces[i as usize].kind) {
+                Some(PieceType::Control) => {}
+                Some(PieceType::Unknown) | None => out.push_str(" \u{2047} "),
+                _ => out.push_str(p),
+            }
+        }
+        let mut text = out.replace(SPACE, " ");
+        if self.add_dummy_prefix && text.starts_with(' ') {
+            text.remove(0);
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A hand-written `ModelProto`: what the tests of every SentencePiece user build on.
+    pub fn proto(pieces: &[(&str, f32, u64)], model_type: u64) -> Vec<u8> {
+        fn varint(mut v: u64, out: &mut Vec<u8>) {
+            while v >= 0x80 {
+                out.push((v as u8) | 0x80);
+                v >>= 7;
+            }
+            out.push(v as u8);
+        }
+        fn bytes(field: u64, b: &[u8], out: &mut Vec<u8>) {
+            varint(field << 3 | 2, out);
+            varint(b.len() as u64, out);
+            out.extend_from_slice(b);
+        }
+        let mut out = Vec::new();
+        for (p, s, t) in pieces {
+            let mut inner = Vec::new();
+            bytes(1, p.as_bytes(), &mut inner);
+            varint(2 << 3 | 5, &mut inner);
+            inner.extend_from_slice(&s.to_le_bytes());
+            varint(3 << 3, &mut inner);
+            varint(*t, &mut inner);
+            bytes(1, &inner, &mut out);
+        }
+        let mut trainer = Vec::new();
+        varint(3 << 3, &mut trainer);
+        varint(model_type, &mut trainer);
+        bytes(2, &trainer, &mut out);
+        out
+    }
+
+    fn model() -> SentencePiece {
+        let p = proto(
+            &[
+                ("</s>", 0.0, 3),
+                ("<unk>", 0.0, 2),
+                ("▁", -2.0, 1),
+                ("▁ein", -3.0, 1),
+                ("▁Hund", -4.0, 1),
+                ("e", -3.0, 1),
+                ("i", -3.0, 1),
+                ("n", -3.0, 1),
+                ("H", -5.0, 1),
+                ("u", -5.0, 1),
+                ("d", -5.0, 1),
+            ],
+            1,
+        );
+        SentencePiece::from_bytes(Path::new("t.spm"), &p).unwrap()
+    }
+
+    #[test]
+    fn segments_with_dummy_prefix_and_extra_spaces_removed() {
+        let m = model();
+        assert_eq!(m.normalize("  ein   Hund "), "▁ein▁Hund");
+        assert_eq!(m.encode_pieces("ein  Hund").unwrap(), ["▁ein", "▁Hund"]);
+        assert_eq!(m.encode_pieces("").unwrap(), Vec::<String>::new());
+        // Unknown characters come back as their surface text.
+        assert_eq!(m.encode_pieces("ein xy").unwrap(), ["▁ein", "▁", "xy"]);
+        assert_eq!(m.decode_pieces(&["▁ein", "▁Hund", "</s>"]), "ein Hund");
+        assert_eq!(m.decode_pieces(&["▁ein", "zz"]), "ein ⁇ ");
+    }
+
+    #[test]
+    fn refuses_bpe_and_garbage() {
+        let p = proto(&[("<unk>", 0.0, 2), ("a", -1.0, 1)], 2);
+        let e = SentencePiece::from_bytes(Path::new("b.spm"), &p).unwrap_err();
+        assert!(e.to_string().contains("BPE"), "{e}");
+        let e = SentencePiece::from_bytes(Path::new("g.spm"), b"{\"not\": 1}").unwrap_err();
+        assert!(e.to_string().contains("g.spm"), "{e}");
+        let e = SentencePiece::from_bytes(Path::new("e.spm"), b"").unwrap_err();
+        assert!(e.to_string().contains("no pieces"), "{e}");
+    }
+}
