@@ -326,39 +326,9 @@ impl SentencePiece {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    /// A hand-written `ModelProto`: what the tests of every SentencePiece user build on.
-    pub fn proto(pieces: &[(&str, f32, u64)], model_type: u64) -> Vec<u8> {
-        fn varint(mut v: u64, out: &mut Vec<u8>) {
-            while v >= 0x80 {
-                out.push((v as u8) | 0x80);
-                v >>= 7;
-            }
-            out.push(v as u8);
-        }
-        fn bytes(field: u64, b: &[u8], out: &mut Vec<u8>) {
-            varint(field << 3 | 2, out);
-            varint(b.len() as u64, out);
-            out.extend_from_slice(b);
-        }
-        let mut out = Vec::new();
-        for (p, s, t) in pieces {
-            let mut inner = Vec::new();
-            bytes(1, p.as_bytes(), &mut inner);
-            varint(2 << 3 | 5, &mut inner);
-            inner.extend_from_slice(&s.to_le_bytes());
-            varint(3 << 3, &mut inner);
-            varint(*t, &mut inner);
-            bytes(1, &inner, &mut out);
-        }
-        let mut trainer = Vec::new();
-        varint(3 << 3, &mut trainer);
-        varint(model_type, &mut trainer);
-        bytes(2, &trainer, &mut out);
-        out
-    }
+    use ragl_testkit::spm::proto;
 
     fn model() -> SentencePiece {
         let p = proto(

@@ -97,7 +97,9 @@ pub fn load<B: Backend>(path: &Path, device: &B::Device) -> Result<MtModel<B>> {
         },
     })?;
     let dir = resolve(path)?;
-    if crate::marian::is_hf_dir(&dir) && !dir.join("model.json").is_file() {
+    if !dir.join(ragl_core::manifest::MANIFEST_FILE).is_file() {
+        // Not a ragl model: a Hugging Face checkpoint, or nothing ragl can load (said by
+        // the Marian reader, which names what each kind of directory holds).
         return crate::marian::load(&dir, device);
     }
     let m = ragl_core::manifest::Manifest::open_checked(&dir, KIND, FORMAT_VERSION, None)?;

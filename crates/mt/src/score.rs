@@ -18,13 +18,16 @@ pub struct Scored {
     pub log_probs: Vec<f32>,
 }
 
+/// Receives a pair's index and its `[tokens, vocab]` raw logits.
+pub type LogitsSink<'a> = &'a mut dyn FnMut(usize, &[f32]);
+
 /// Scores `pairs` (source, target text) in order, `batch` pairs at a time. `logits` gets
 /// each pair's `[tokens, vocab]` raw logits (row-major) when given.
 pub fn score<B: Backend>(
     m: &MtModel<B>,
     pairs: &[(String, String)],
     batch: usize,
-    mut logits: Option<&mut dyn FnMut(usize, &[f32])>,
+    mut logits: Option<LogitsSink<'_>>,
     mut progress: impl FnMut(usize),
 ) -> Result<Vec<Scored>> {
     let (enc, _) = data::encode_pairs(&m.vocab, pairs, usize::MAX)?;

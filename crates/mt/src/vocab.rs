@@ -53,7 +53,7 @@ impl Default for Specials {
 /// A translation model's vocabulary: ragl's joint BPE, or a Marian checkpoint's.
 #[derive(Clone)]
 pub enum Vocab {
-    Joint(JointVocab),
+    Joint(Box<JointVocab>),
     Marian(Arc<MarianVocab>),
 }
 
@@ -63,11 +63,11 @@ impl Vocab {
         I: Iterator<Item = S> + Send,
         S: AsRef<str> + Send,
     {
-        JointVocab::train(texts, size, min_frequency).map(Vocab::Joint)
+        JointVocab::train(texts, size, min_frequency).map(|v| Vocab::Joint(Box::new(v)))
     }
 
     pub fn load(path: &Path) -> Result<Vocab> {
-        JointVocab::load(path).map(Vocab::Joint)
+        JointVocab::load(path).map(|v| Vocab::Joint(Box::new(v)))
     }
 
     /// Writes a joint vocabulary's `tokenizer.json`; a Marian vocabulary stays in its

@@ -4,7 +4,8 @@
 //! data sets and checkpoints (`$RAGL_SHARED`, else `../shared` beside the checkout) and says
 //! why a test skips when they are absent; [`write_vocab`] makes the WordPiece vocabulary of
 //! a tiny BERT; [`mt`] writes the tiny German–English pair and the
-//! TOML of a tiny translation model trained on it in seconds.
+//! TOML of a tiny translation model trained on it in seconds; [`spm`] writes SentencePiece
+//! model files by hand.
 //!
 //! A dev-dependency only (`publish = false`): nothing here reaches the `ragl` binary.
 //!
@@ -16,6 +17,7 @@
 //! ```
 
 pub mod mt;
+pub mod spm;
 
 use std::path::{Path, PathBuf};
 
