@@ -115,7 +115,7 @@ def main():
             if h == m:
                 continue
             (sh, lh), (sm, lm) = hf_score(s, h), hf_score(s, m)
-            lp = model.generation_config.length_penalty if beams > 1 else 0.0
+            lp = (model.generation_config.length_penalty or 1.0) if beams > 1 else 0.0
             if abs(sh / lh ** lp - sm / lm ** lp) < 1e-4:
                 classes["tie"] += 1
             elif h.startswith(m) or m.startswith(h):

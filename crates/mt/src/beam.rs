@@ -29,6 +29,23 @@ pub struct BeamConfig {
     /// Stop a sentence as soon as it has `beam` finished hypotheses.
     #[serde(default = "yes")]
     pub early_stopping: bool,
+    /// What happens at the maximum length.
+    #[serde(default)]
+    pub at_max_len: AtMaxLen,
+}
+
+/// How hypotheses end at the maximum length: the rules of the systems users compare with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AtMaxLen {
+    /// fairseq: `</s>` is forced and costs its own log-probability.
+    #[default]
+    EosLogProb,
+    /// transformers with `forced_eos_token_id`: `</s>` is forced at log-probability 0.
+    FreeEos,
+    /// transformers without it: the last step is an ordinary one and its `beam` best
+    /// continuations end where they are, without `</s>`.
+    Truncate,
 }
 
 fn yes() -> bool {
@@ -44,6 +61,7 @@ impl Default for BeamConfig {
             max_len_b: 10,
             batch_sentences: 32,
             early_stopping: true,
+            at_max_len: AtMaxLen::EosLogProb,
         }
     }
 }
@@ -187,8 +205,17 @@ fn search<B: Backend>(
                 }
                 let row = &lp[r * v..(r + 1) * v];
                 if force_eos {
-                    cand.push((scores[r] + row[eos_id as usize] as f64, r, eos_id));
-                    continue;
+                    match cfg.at_max_len {
+                        AtMaxLen::EosLogProb => {
+                            cand.push((scores[r] + row[eos_id as usize] as f64, r, eos_id));
+                            continue;
+                        }
+                        AtMaxLen::FreeEos => {
+                            cand.push((scores[r], r, eos_id));
+                            continue;
+                        }
+                        AtMaxLen::Truncate => {}
+                    }
                 }
                 for (tok, &x) in row.iter().enumerate() {
                     if tok == pad_id as usize || tok == bos_id as usize {
@@ -213,13 +240,18 @@ fn search<B: Backend>(
             cand.sort_by(|p, q| q.0.total_cmp(&p.0));
             let mut kept = 0;
             for (rank, &(sc, r, tok)) in cand.iter().enumerate() {
-                if tok == eos_id {
+                let truncated = force_eos && tok != eos_id;
+                if tok == eos_id || truncated {
                     // fairseq: an end among the top k candidates finishes a hypothesis.
                     if rank < k && sc.is_finite() {
                         let len = (hyps[r].len() + 1) as f64;
+                        let mut tokens = hyps[r].clone();
+                        if truncated {
+                            tokens.push(tok);
+                        }
                         finished[sent].push(Finished {
                             score: sc / len.powf(cfg.len_penalty),
-                            tokens: hyps[r].clone(),
+                            tokens,
                         });
                     }
                     continue;
@@ -354,5 +386,49 @@ mod tests {
             prev = best as i64;
         }
         assert_eq!(got[0], want);
+    }
+
+    /// At the length limit: fairseq and transformers' forced end stop one token short of
+    /// the limit (the end takes the last place); transformers without a forced end fills it.
+    #[test]
+    fn the_length_limit_rules() {
+        type B = Flex;
+        let cfg = ModelConfig {
+            vocab_size: 12,
+            d_model: 16,
+            heads: 2,
+            ff: 32,
+            encoder_layers: 1,
+            decoder_layers: 1,
+            dropout: 0.0,
+            norm_first: true,
+            ..ModelConfig::default()
+        };
+        B::seed(&Default::default(), 5);
+        let m = cfg.init::<B>(&Default::default());
+        let src: Vec<Vec<u32>> = (4..10).map(|i| vec![i, i + 1, 2]).collect();
+        let run = |rule: AtMaxLen, beam: usize| {
+            let bc = BeamConfig {
+                beam,
+                max_len_a: 0.0,
+                max_len_b: 3,
+                at_max_len: rule,
+                early_stopping: false,
+                ..BeamConfig::default()
+            };
+            translate_ids(&m, &src, &bc, &mut NoHook, |_| {})
+        };
+        for beam in [1, 3] {
+            for out in run(AtMaxLen::EosLogProb, beam)
+                .iter()
+                .chain(&run(AtMaxLen::FreeEos, beam))
+            {
+                assert!(out.len() <= 2, "{out:?}");
+            }
+            let t = run(AtMaxLen::Truncate, beam);
+            assert!(t.iter().all(|o| o.len() <= 3 && !o.contains(&EOS)), "{t:?}");
+        }
+        // Greedy never reaches the end token on some source here, so truncation fills the limit.
+        assert!(run(AtMaxLen::Truncate, 1).iter().any(|o| o.len() == 3));
     }
 }

@@ -24,7 +24,7 @@ use ragl_model::weights::{Weights, linear, norm, tensor1, tensor2};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::beam::BeamConfig;
+use crate::beam::{AtMaxLen, BeamConfig};
 use crate::checkpoint::MtModel;
 use crate::model::{
     Activation, Attention, DecoderLayer, EncoderLayer, FeedForward, ModelConfig, Positions,
@@ -206,6 +206,12 @@ pub fn read_config(dir: &Path) -> Result<MarianConfig> {
             .get("early_stopping")
             .and_then(Value::as_bool)
             .unwrap_or(false),
+        // ForcedEOSTokenLogitsProcessor sets the end's score to 0; without it transformers
+        // stops at max_length wherever the hypotheses are.
+        at_max_len: match g.get("forced_eos_token_id").and_then(Value::as_u64) {
+            Some(e) if e == u64::from(eos) => AtMaxLen::FreeEos,
+            _ => AtMaxLen::Truncate,
+        },
     };
     Ok(MarianConfig {
         model,

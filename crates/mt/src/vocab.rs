@@ -199,10 +199,12 @@ impl MarianVocab {
         let s = self.specials;
         let pieces: Vec<&str> = ids
             .iter()
-            .filter(|&&i| i != s.pad && i != s.eos && i != s.bos)
+            // skip_special_tokens=True: `<unk>` goes too.
+            .filter(|&&i| i != s.pad && i != s.eos && i != s.bos && i != s.unk)
             .filter_map(|&i| self.tokens.get(i as usize).map(String::as_str))
             .collect();
-        self.target.decode_pieces(&pieces)
+        // MarianTokenizer strips the decoded text.
+        self.target.decode_pieces(&pieces).trim().to_string()
     }
 }
 

@@ -200,6 +200,8 @@ fn tensors_land_where_the_name_table_says() {
     assert_eq!(m.generation.beam, 3);
     assert_eq!(m.generation.max_len_b, 11);
     assert!(!m.generation.early_stopping);
+    // No forced_eos_token_id in this config: transformers stops where the hypotheses are.
+    assert_eq!(m.generation.at_max_len, ragl_mt::beam::AtMaxLen::Truncate);
     let sp = m.vocab.specials();
     assert_eq!((sp.pad, sp.bos, sp.eos, sp.unk), (13, 13, 0, 1));
 }
