@@ -61,8 +61,11 @@ def main():
         import ctranslate2
         ct = f"{a.work}/ct2"
         if not os.path.isdir(ct):
-            subprocess.run(["ct2-transformers-converter", "--model", a.model, "--output_dir", ct,
-                            "--quantization", "float32", "--force"], check=True, capture_output=True)
+            conv = os.path.join(os.path.dirname(sys.executable), "ct2-transformers-converter")
+            r = subprocess.run([conv, "--model", a.model, "--output_dir", ct, "--quantization",
+                                "float32", "--force"], capture_output=True, text=True)
+            if r.returncode:
+                sys.exit(f"ct2-transformers-converter failed:\n{r.stderr}")
         tr = ctranslate2.Translator(ct, device="cpu", compute_type="float32", intra_threads=a.threads,
                                     inter_threads=1)
         gen = MarianMTModel.from_pretrained(a.model).generation_config
@@ -71,7 +74,7 @@ def main():
         def ct2():
             toks = [tok.convert_ids_to_tokens(tok(s)["input_ids"]) for s in src]
             res = tr.translate_batch(toks, beam_size=a.beam, max_batch_size=a.batch,
-                                     max_decoding_length=max_len, length_penalty=gen.length_penalty)
+                                     max_decoding_length=max_len, length_penalty=gen.length_penalty or 1.0)
             return [tok.convert_tokens_to_string(r.hypotheses[0]) for r in res]
         times["ctranslate2"], out["ctranslate2"] = timed(ct2, a.runs)
 

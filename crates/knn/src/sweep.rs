@@ -86,7 +86,7 @@ pub fn decode<B: Backend>(
     refs: &[String],
     beam: &BeamConfig,
     hook: &mut dyn StepHook,
-    progress: impl FnMut(usize),
+    progress: impl FnMut(usize) + Send,
 ) -> Result<Run> {
     let mut counted = Counted {
         inner: hook,
@@ -122,7 +122,7 @@ pub fn decode_knn<B: Backend>(
     refs: &[String],
     beam: &BeamConfig,
     setting: Setting,
-    progress: impl FnMut(usize),
+    progress: impl FnMut(usize) + Send,
 ) -> Result<Run> {
     let mut hook = KnnHook::new(
         ds,

@@ -74,6 +74,11 @@ pub trait StepHook {
         true
     }
     fn adjust(&mut self, hidden: &[f32], d: usize, log_probs: &mut [f32], vocab: usize);
+    /// True only for a hook that changes nothing (the base model), whose batches may then
+    /// decode in parallel.
+    fn is_identity(&self) -> bool {
+        false
+    }
 }
 
 /// The base model alone.
@@ -82,6 +87,9 @@ pub struct NoHook;
 impl StepHook for NoHook {
     fn wants_hidden(&self) -> bool {
         false
+    }
+    fn is_identity(&self) -> bool {
+        true
     }
     fn adjust(&mut self, _: &[f32], _: usize, _: &mut [f32], _: usize) {}
 }
@@ -108,17 +116,40 @@ pub fn translate_ids<B: Backend>(
     sources: &[Vec<u32>],
     cfg: &BeamConfig,
     hook: &mut dyn StepHook,
-    mut progress: impl FnMut(usize),
+    mut progress: impl FnMut(usize) + Send,
 ) -> Vec<Vec<u32>> {
     let mut order: Vec<usize> = (0..sources.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(sources[i].len()));
     let mut out = vec![Vec::new(); sources.len()];
-    for chunk in order.chunks(cfg.batch_sentences.max(1)) {
-        let srcs: Vec<&[u32]> = chunk.iter().map(|&i| sources[i].as_slice()).collect();
-        for (&i, hyp) in chunk.iter().zip(search(model, &srcs, cfg, hook)) {
+    let chunks: Vec<&[usize]> = order.chunks(cfg.batch_sentences.max(1)).collect();
+    let srcs_of =
+        |chunk: &[usize]| -> Vec<&[u32]> { chunk.iter().map(|&i| sources[i].as_slice()).collect() };
+    if !hook.is_identity() {
+        // A hook that changes the distribution (kNN-MT's search) sees one batch at a time.
+        for chunk in chunks {
+            for (&i, hyp) in chunk.iter().zip(search(model, &srcs_of(chunk), cfg, hook)) {
+                out[i] = hyp;
+            }
+            progress(chunk.len());
+        }
+        return out;
+    }
+    // Without one, batches decode side by side: one batch keeps about one core busy (the
+    // step's small products and the search itself are serial), so two cores take two.
+    use rayon::prelude::*;
+    let progress = std::sync::Mutex::new(progress);
+    let results: Vec<Vec<Vec<u32>>> = chunks
+        .par_iter()
+        .map(|chunk| {
+            let hyps = search(model, &srcs_of(chunk), cfg, &mut NoHook);
+            (progress.lock().expect("progress"))(chunk.len());
+            hyps
+        })
+        .collect();
+    for (chunk, hyps) in chunks.iter().zip(results) {
+        for (&i, hyp) in chunk.iter().zip(hyps) {
             out[i] = hyp;
         }
-        progress(chunk.len());
     }
     out
 }
