@@ -54,20 +54,30 @@ pub fn spinner() -> ProgressBar {
 }
 
 /// `template` with ragl's keys: `{rate}` (items/s, one decimal) and `{eta}` (`?` until
-/// something is done).
+/// something is done). Both come from the average since the start: work that reports in
+/// large chunks (a datastore's 65,536 keys at a time) sends indicatif's windowed estimate
+/// towards zero between chunks, and the ETA towards centuries.
 pub fn style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template)
         .expect("progress template")
         .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
-            let _ = write!(w, "{}/s", rate(s.per_sec()));
+            let _ = write!(w, "{}/s", rate(average_rate(s.pos(), s.elapsed())));
         })
         .with_key("eta", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
-            let _ = if s.pos() == 0 {
-                write!(w, "?")
-            } else {
-                write!(w, "{}", eta(s.eta()))
+            let per_sec = average_rate(s.pos(), s.elapsed());
+            let _ = match s.len() {
+                Some(len) if s.pos() > 0 && per_sec > 0.0 => {
+                    let left = len.saturating_sub(s.pos()) as f64 / per_sec;
+                    write!(w, "{}", eta(Duration::from_secs_f64(left)))
+                }
+                _ => write!(w, "?"),
             };
         })
+}
+
+fn average_rate(done: u64, elapsed: Duration) -> f64 {
+    let secs = elapsed.as_secs_f64();
+    if secs > 0.0 { done as f64 / secs } else { 0.0 }
 }
 
 /// Items per second as the summaries print them (one decimal).
@@ -140,5 +150,10 @@ mod tests {
         assert_eq!(rate(30.64), "30.6");
         assert_eq!(eta(Duration::from_secs(75)), "1m15s");
         assert_eq!(eta(Duration::from_secs(7300)), "2h01m");
+        assert_eq!(
+            rate(average_rate(65_536, Duration::from_secs(64))),
+            "1024.0"
+        );
+        assert_eq!(average_rate(5, Duration::ZERO), 0.0);
     }
 }

@@ -349,10 +349,16 @@ const CASES: &[(&str, &str, i32, &str)] = &[
         "manifest",
     ),
     (
-        "datastore of another model",
+        "a BERT directory as a translation model",
         r#""$RAGL" knnmt eval --model models/tower --datastore datastore-medical -i data/mt/medical.test.src --ref data/mt/medical.test.tgt"#,
         2,
-        "models/tower",
+        "not a translation model",
+    ),
+    (
+        "a model id not in the Hugging Face cache",
+        r#"HF_HUB_CACHE="$S" "$RAGL" mt translate --model Org/opus-mt-xx-yy -i data/mt/medical.test.src -o "$OUT""#,
+        2,
+        "huggingface-cli download Org/opus-mt-xx-yy",
     ),
     (
         "query vectors of another size",

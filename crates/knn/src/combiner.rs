@@ -1,7 +1,9 @@
 //! Combiners: how the k nearest neighbours change the model's next-token distribution.
 
 use ragl_index::artifact::SearchMode;
-use ragl_mt::beam::StepHook;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ragl_mt::beam::{SharedStepHook, StepHook};
 
 use crate::datastore::Datastore;
 
@@ -13,7 +15,7 @@ pub struct Neighbour {
 }
 
 /// Rewrites one row of model log-probabilities given that row's neighbours.
-pub trait Combiner {
+pub trait Combiner: Sync {
     fn combine(&self, log_probs: &mut [f32], neighbours: &[Neighbour]);
 }
 
@@ -74,9 +76,9 @@ pub struct KnnHook<'a, C: Combiner> {
     pub datastore: &'a Datastore,
     pub k: usize,
     pub combiner: C,
-    /// Seconds spent searching, for the speed report.
-    pub search_secs: f64,
-    pub queries: u64,
+    /// Nanoseconds spent searching (summed over the batches decoding side by side).
+    search_nanos: AtomicU64,
+    queries: AtomicU64,
 }
 
 impl<'a, C: Combiner> KnnHook<'a, C> {
@@ -85,22 +87,45 @@ impl<'a, C: Combiner> KnnHook<'a, C> {
             datastore,
             k,
             combiner,
-            search_secs: 0.0,
-            queries: 0,
+            search_nanos: AtomicU64::new(0),
+            queries: AtomicU64::new(0),
         }
+    }
+
+    /// Seconds spent searching, for the speed report (thread time: batches decoding side
+    /// by side each add theirs).
+    pub fn search_secs(&self) -> f64 {
+        self.search_nanos.load(Ordering::Relaxed) as f64 * 1e-9
+    }
+
+    /// Decoder states searched.
+    pub fn queries(&self) -> u64 {
+        self.queries.load(Ordering::Relaxed)
     }
 }
 
 impl<C: Combiner> StepHook for KnnHook<'_, C> {
     fn adjust(&mut self, hidden: &[f32], d: usize, log_probs: &mut [f32], vocab: usize) {
+        self.adjust_shared(hidden, d, log_probs, vocab);
+    }
+
+    fn as_shared(&self) -> Option<&dyn SharedStepHook> {
+        Some(self)
+    }
+}
+
+impl<C: Combiner> SharedStepHook for KnnHook<'_, C> {
+    fn adjust_shared(&self, hidden: &[f32], d: usize, log_probs: &mut [f32], vocab: usize) {
         let t = std::time::Instant::now();
         let hits = self
             .datastore
             .index
             .search_vectors(hidden, self.k, SearchMode::Default)
             .expect("datastore dimension checked when opened");
-        self.search_secs += t.elapsed().as_secs_f64();
-        self.queries += (hidden.len() / d.max(1)) as u64;
+        self.search_nanos
+            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.queries
+            .fetch_add((hidden.len() / d.max(1)) as u64, Ordering::Relaxed);
         for (r, row_hits) in hits.iter().enumerate() {
             let neighbours: Vec<Neighbour> = row_hits
                 .iter()

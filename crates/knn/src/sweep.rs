@@ -3,11 +3,12 @@
 //! per decoder row, so that the two systems are compared on the same unit of work whatever
 //! lengths their outputs have.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use burn::tensor::backend::Backend;
 use ragl_eval::bleu::{Bleu, BleuConfig};
-use ragl_mt::beam::{BeamConfig, StepHook};
+use ragl_mt::beam::{BeamConfig, SharedStepHook, StepHook};
 use ragl_mt::checkpoint::MtModel;
 
 use crate::Result;
@@ -78,6 +79,38 @@ impl StepHook for Counted<'_> {
     }
 }
 
+/// Counts the rows through a hook that batches may share (`None`: the base model), so that
+/// counting does not make decoding serial.
+struct SharedCounted<'a> {
+    inner: Option<&'a dyn SharedStepHook>,
+    rows: AtomicU64,
+}
+
+impl StepHook for SharedCounted<'_> {
+    fn wants_hidden(&self) -> bool {
+        self.inner.is_some_and(|h| h.wants_hidden())
+    }
+    fn adjust(&mut self, hidden: &[f32], d: usize, log_probs: &mut [f32], vocab: usize) {
+        self.adjust_shared(hidden, d, log_probs, vocab);
+    }
+    fn as_shared(&self) -> Option<&dyn SharedStepHook> {
+        Some(self)
+    }
+}
+
+impl SharedStepHook for SharedCounted<'_> {
+    fn wants_hidden(&self) -> bool {
+        self.inner.is_some_and(|h| h.wants_hidden())
+    }
+    fn adjust_shared(&self, hidden: &[f32], d: usize, log_probs: &mut [f32], vocab: usize) {
+        self.rows
+            .fetch_add((log_probs.len() / vocab.max(1)) as u64, Ordering::Relaxed);
+        if let Some(h) = self.inner {
+            h.adjust_shared(hidden, d, log_probs, vocab);
+        }
+    }
+}
+
 /// Decodes `src` (ids ending with `</s>`) with `hook` and scores it against `refs`;
 /// `progress` receives the sentences finished.
 pub fn decode<B: Backend>(
@@ -88,14 +121,23 @@ pub fn decode<B: Backend>(
     hook: &mut dyn StepHook,
     progress: impl FnMut(usize) + Send,
 ) -> Result<Run> {
-    let mut counted = Counted {
-        inner: hook,
-        rows: 0,
-    };
     let t = Instant::now();
-    let out = ragl_mt::beam::translate_ids(&m.model, src, beam, &mut counted, progress);
+    let (out, rows) = if hook.is_identity() || hook.as_shared().is_some() {
+        let mut counted = SharedCounted {
+            inner: hook.as_shared(),
+            rows: AtomicU64::new(0),
+        };
+        let out = ragl_mt::beam::translate_ids(&m.model, src, beam, &mut counted, progress);
+        (out, counted.rows.into_inner())
+    } else {
+        let mut counted = Counted {
+            inner: hook,
+            rows: 0,
+        };
+        let out = ragl_mt::beam::translate_ids(&m.model, src, beam, &mut counted, progress);
+        (out, counted.rows)
+    };
     let secs = t.elapsed().as_secs_f64();
-    let rows = counted.rows;
     let tokens = out.iter().map(|o| o.len() + 1).sum();
     let hyps: Vec<String> = out
         .iter()
@@ -133,7 +175,7 @@ pub fn decode_knn<B: Backend>(
         },
     );
     let mut r = decode(m, src, refs, beam, &mut hook, progress)?;
-    r.search_secs = hook.search_secs;
+    r.search_secs = hook.search_secs();
     Ok(r)
 }
 

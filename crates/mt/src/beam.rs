@@ -79,6 +79,31 @@ pub trait StepHook {
     fn is_identity(&self) -> bool {
         false
     }
+    /// The same hook usable from several batches at once, where it can be.
+    fn as_shared(&self) -> Option<&dyn SharedStepHook> {
+        None
+    }
+}
+
+/// A hook whose state is safe to share (counters behind atomics): with one, batches decode
+/// side by side as they do for the base model.
+pub trait SharedStepHook: Sync {
+    fn wants_hidden(&self) -> bool {
+        true
+    }
+    fn adjust_shared(&self, hidden: &[f32], d: usize, log_probs: &mut [f32], vocab: usize);
+}
+
+/// A shared hook seen by one batch.
+struct Borrowed<'a>(&'a dyn SharedStepHook);
+
+impl StepHook for Borrowed<'_> {
+    fn wants_hidden(&self) -> bool {
+        self.0.wants_hidden()
+    }
+    fn adjust(&mut self, hidden: &[f32], d: usize, log_probs: &mut [f32], vocab: usize) {
+        self.0.adjust_shared(hidden, d, log_probs, vocab);
+    }
 }
 
 /// The base model alone.
@@ -124,8 +149,9 @@ pub fn translate_ids<B: Backend>(
     let chunks: Vec<&[usize]> = order.chunks(cfg.batch_sentences.max(1)).collect();
     let srcs_of =
         |chunk: &[usize]| -> Vec<&[u32]> { chunk.iter().map(|&i| sources[i].as_slice()).collect() };
-    if !hook.is_identity() {
-        // A hook that changes the distribution (kNN-MT's search) sees one batch at a time.
+    let shared = hook.as_shared();
+    if !hook.is_identity() && shared.is_none() {
+        // A hook with state of its own sees one batch at a time.
         for chunk in chunks {
             for (&i, hyp) in chunk.iter().zip(search(model, &srcs_of(chunk), cfg, hook)) {
                 out[i] = hyp;
@@ -134,14 +160,17 @@ pub fn translate_ids<B: Backend>(
         }
         return out;
     }
-    // Without one, batches decode side by side: one batch keeps about one core busy (the
+    // Otherwise batches decode side by side: one batch keeps about one core busy (the
     // step's small products and the search itself are serial), so two cores take two.
     use rayon::prelude::*;
     let progress = std::sync::Mutex::new(progress);
     let results: Vec<Vec<Vec<u32>>> = chunks
         .par_iter()
         .map(|chunk| {
-            let hyps = search(model, &srcs_of(chunk), cfg, &mut NoHook);
+            let hyps = match shared {
+                Some(h) => search(model, &srcs_of(chunk), cfg, &mut Borrowed(h)),
+                None => search(model, &srcs_of(chunk), cfg, &mut NoHook),
+            };
             (progress.lock().expect("progress"))(chunk.len());
             hyps
         })
