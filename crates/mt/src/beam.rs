@@ -393,11 +393,9 @@ mod tests {
     use crate::vocab::{BOS, EOS, PAD};
     use burn::backend::Flex;
 
-    /// With beam 1 the search must equal greedy decoding done by hand.
-    #[test]
-    fn beam_one_is_greedy() {
-        type B = Flex;
-        let cfg = ModelConfig {
+    /// A 12-token, one-layer model.
+    fn tiny() -> ModelConfig {
+        ModelConfig {
             vocab_size: 12,
             d_model: 16,
             heads: 2,
@@ -407,7 +405,14 @@ mod tests {
             dropout: 0.0,
             norm_first: true,
             ..ModelConfig::default()
-        };
+        }
+    }
+
+    /// With beam 1 the search must equal greedy decoding done by hand.
+    #[test]
+    fn beam_one_is_greedy() {
+        type B = Flex;
+        let cfg = tiny();
         B::seed(&Default::default(), 3);
         let m = cfg.init::<B>(&Default::default());
         let src: Vec<u32> = vec![5, 6, 7, 2];
@@ -455,16 +460,8 @@ mod tests {
     fn the_length_limit_rules() {
         type B = Flex;
         let cfg = ModelConfig {
-            vocab_size: 12,
-            d_model: 16,
-            heads: 2,
-            ff: 32,
-            encoder_layers: 1,
-            decoder_layers: 1,
-            dropout: 0.0,
-            norm_first: true,
             logits_bias: true,
-            ..ModelConfig::default()
+            ..tiny()
         };
         let mut m = cfg.init::<B>(&Default::default());
         let mut bias = vec![0f32; 12];

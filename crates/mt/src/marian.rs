@@ -340,19 +340,21 @@ fn load_weights<B: Backend>(
     .map_err(model_err)?;
     model.embed.weight = Param::from_tensor(tensor2(emb, [v, d], dev));
     model.logits_bias = Some(Param::from_tensor(tensor1(bias, dev)));
+    let ln = |w: &mut Weights, name: String| norm::<B>(w, &name, d, eps, dev).map_err(model_err);
+    let ffn = |w: &mut Weights, p: &str| -> Result<FeedForward<B>> {
+        Ok(FeedForward {
+            fc1: linear(w, &format!("{p}.fc1"), d, ff, dev).map_err(model_err)?,
+            fc2: linear(w, &format!("{p}.fc2"), ff, d, dev).map_err(model_err)?,
+            activation: c.activation,
+        })
+    };
     for (i, layer) in model.encoder.iter_mut().enumerate() {
         let p = format!("encoder.layers.{i}");
         *layer = EncoderLayer {
             attn: attention(&mut w, &format!("{p}.self_attn"), d, c.heads, dev)?,
-            attn_norm: norm(&mut w, &format!("{p}.self_attn_layer_norm"), d, eps, dev)
-                .map_err(model_err)?,
-            ff: FeedForward {
-                fc1: linear(&mut w, &format!("{p}.fc1"), d, ff, dev).map_err(model_err)?,
-                fc2: linear(&mut w, &format!("{p}.fc2"), ff, d, dev).map_err(model_err)?,
-                activation: c.activation,
-            },
-            ff_norm: norm(&mut w, &format!("{p}.final_layer_norm"), d, eps, dev)
-                .map_err(model_err)?,
+            attn_norm: ln(&mut w, format!("{p}.self_attn_layer_norm"))?,
+            ff: ffn(&mut w, &p)?,
+            ff_norm: ln(&mut w, format!("{p}.final_layer_norm"))?,
             dropout: layer.dropout.clone(),
             norm_first: false,
         };
@@ -361,18 +363,11 @@ fn load_weights<B: Backend>(
         let p = format!("decoder.layers.{i}");
         *layer = DecoderLayer {
             self_attn: attention(&mut w, &format!("{p}.self_attn"), d, c.heads, dev)?,
-            self_norm: norm(&mut w, &format!("{p}.self_attn_layer_norm"), d, eps, dev)
-                .map_err(model_err)?,
+            self_norm: ln(&mut w, format!("{p}.self_attn_layer_norm"))?,
             cross_attn: attention(&mut w, &format!("{p}.encoder_attn"), d, c.heads, dev)?,
-            cross_norm: norm(&mut w, &format!("{p}.encoder_attn_layer_norm"), d, eps, dev)
-                .map_err(model_err)?,
-            ff: FeedForward {
-                fc1: linear(&mut w, &format!("{p}.fc1"), d, ff, dev).map_err(model_err)?,
-                fc2: linear(&mut w, &format!("{p}.fc2"), ff, d, dev).map_err(model_err)?,
-                activation: c.activation,
-            },
-            ff_norm: norm(&mut w, &format!("{p}.final_layer_norm"), d, eps, dev)
-                .map_err(model_err)?,
+            cross_norm: ln(&mut w, format!("{p}.encoder_attn_layer_norm"))?,
+            ff: ffn(&mut w, &p)?,
+            ff_norm: ln(&mut w, format!("{p}.final_layer_norm"))?,
             dropout: layer.dropout.clone(),
             norm_first: false,
         };
