@@ -218,10 +218,23 @@ impl SentencePiece {
             .position(|p| p.kind == PieceType::Unknown)
             .ok_or_else(|| bad(path, "the model has no unknown piece"))?;
         let precompiled = match charsmap {
-            Some(m) if !m.is_empty() => Some(
-                Precompiled::from(&m)
-                    .map_err(|e| bad(path, format!("precompiled normaliser: {e}")))?,
-            ),
+            Some(m) if !m.is_empty() => {
+                // The blob opens with its trie's size; the parser reserves that much before
+                // reading, so a corrupt size would ask for gigabytes.
+                let trie = m
+                    .get(..4)
+                    .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize);
+                if trie.is_none_or(|t| t % 4 != 0 || t > m.len() - 4) {
+                    return Err(bad(
+                        path,
+                        "precompiled normaliser: the trie size does not fit the blob",
+                    ));
+                }
+                Some(
+                    Precompiled::from(&m)
+                        .map_err(|e| bad(path, format!("precompiled normaliser: {e}")))?,
+                )
+            }
             _ => None,
         };
         // Control and unused pieces never match text in sentencepiece; a name no text can
@@ -369,6 +382,16 @@ mod tests {
         assert!(e.to_string().contains("BPE"), "{e}");
         let e = SentencePiece::from_bytes(Path::new("g.spm"), b"{\"not\": 1}").unwrap_err();
         assert!(e.to_string().contains("g.spm"), "{e}");
+        // A normaliser whose trie claims 2 GiB (found by fuzzing: the parser reserved it).
+        let mut p = proto(&[("<unk>", 0.0, 2), ("a", -1.0, 1)], 1);
+        let mut spec = vec![2 << 3 | 2, 8];
+        spec.extend_from_slice(&0x8000_0000u32.to_le_bytes());
+        spec.extend_from_slice(b"abcd");
+        p.push(3 << 3 | 2);
+        p.push(spec.len() as u8);
+        p.extend_from_slice(&spec);
+        let e = SentencePiece::from_bytes(Path::new("n.spm"), &p).unwrap_err();
+        assert!(e.to_string().contains("trie size"), "{e}");
         let e = SentencePiece::from_bytes(Path::new("e.spm"), b"").unwrap_err();
         assert!(e.to_string().contains("no pieces"), "{e}");
     }
