@@ -129,6 +129,47 @@ impl<'a> Wire<'a> {
     }
 }
 
+/// Walks every path the normaliser's double-array trie can take (the layout of
+/// `spm_precompiled`, which indexes without checking) and checks that each stays inside the
+/// array and each value points at a character of the replacement strings: a corrupt model
+/// is refused here instead of panicking on the first unusual character of some input.
+fn check_charsmap(m: &[u8]) -> std::result::Result<(), String> {
+    let size = u32::from_le_bytes(m[..4].try_into().expect("4 bytes")) as usize;
+    let units: Vec<usize> = m[4..4 + size]
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")) as usize)
+        .collect();
+    let normalized =
+        std::str::from_utf8(&m[4 + size..]).map_err(|_| "replacements are not UTF-8")?;
+    let offset = |u: usize| (u >> 10) << ((u & (1 << 9)) >> 6);
+    let label = |u: usize| u & ((1 << 31) | 0xFF);
+    let root = *units.first().ok_or("empty trie")?;
+    let mut seen = std::collections::HashSet::new();
+    let mut todo = vec![offset(root)];
+    while let Some(base) = todo.pop() {
+        if !seen.insert(base) {
+            continue;
+        }
+        for c in 1..=255usize {
+            let pos = base ^ c;
+            let unit = *units.get(pos).ok_or("a trie index outside the array")?;
+            if label(unit) != c {
+                continue;
+            }
+            let next = pos ^ offset(unit);
+            if (unit >> 8) & 1 == 1 {
+                let value = *units.get(next).ok_or("a trie leaf outside the array")?;
+                let start = value & ((1 << 31) - 1);
+                if !normalized.is_char_boundary(start) {
+                    return Err("a replacement outside the replacement strings".into());
+                }
+            }
+            todo.push(next);
+        }
+    }
+    Ok(())
+}
+
 fn utf8(path: &Path, b: &[u8]) -> Result<String> {
     String::from_utf8(b.to_vec()).map_err(|_| bad(path, "a piece is not UTF-8"))
 }
@@ -230,6 +271,8 @@ impl SentencePiece {
                         "precompiled normaliser: the trie size does not fit the blob",
                     ));
                 }
+                check_charsmap(&m)
+                    .map_err(|e| bad(path, format!("precompiled normaliser: {e}")))?;
                 Some(
                     Precompiled::from(&m)
                         .map_err(|e| bad(path, format!("precompiled normaliser: {e}")))?,
