@@ -88,14 +88,7 @@ pub fn write<B: Backend>(
 /// Loads a translation model: a ragl model or run directory, a Hugging Face Marian
 /// checkpoint directory, or a model id found in the local Hugging Face cache.
 pub fn load<B: Backend>(path: &Path, device: &B::Device) -> Result<MtModel<B>> {
-    let path = &ragl_model::hub::resolve(path).map_err(|e| match e {
-        ragl_model::Error::Core(c) => Error::Core(c),
-        ragl_model::Error::NotFound { path, message } => Error::Artifact { path, message },
-        other => Error::Artifact {
-            path: path.to_path_buf(),
-            message: other.to_string(),
-        },
-    })?;
+    let path = &ragl_model::hub::resolve(path)?;
     let dir = resolve(path)?;
     if !dir.join(ragl_core::manifest::MANIFEST_FILE).is_file() {
         // Not a ragl model: a Hugging Face checkpoint, or nothing ragl can load (said by

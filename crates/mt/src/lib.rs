@@ -33,6 +33,9 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub enum Error {
     #[error(transparent)]
     Core(#[from] ragl_core::Error),
+    /// A Hugging Face checkpoint's files (weights, SentencePiece models, the cache lookup).
+    #[error(transparent)]
+    Model(#[from] ragl_model::Error),
     #[error("{path}:{line}: {message}")]
     Data {
         path: PathBuf,
@@ -55,6 +58,7 @@ impl Error {
     pub fn is_bad_input(&self) -> bool {
         match self {
             Error::Core(e) => e.is_bad_input(),
+            Error::Model(e) => e.is_bad_input(),
             Error::Data { .. } | Error::Artifact { .. } | Error::Config { .. } => true,
             // A write that fails is the disk's or the path's, which the user can fix.
             Error::Record { .. } => true,

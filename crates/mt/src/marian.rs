@@ -14,7 +14,7 @@
 //! (f32/f16/bf16); `pytorch_model.bin` is refused with the one-line conversion.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use burn::module::Param;
@@ -39,16 +39,6 @@ fn artifact(path: &Path, message: impl Into<String>) -> Error {
     Error::Artifact {
         path: path.to_path_buf(),
         message: message.into(),
-    }
-}
-
-fn model_err(e: ragl_model::Error) -> Error {
-    match e {
-        ragl_model::Error::Core(c) => Error::Core(c),
-        other => Error::Artifact {
-            path: PathBuf::new(),
-            message: other.to_string(),
-        },
     }
 }
 
@@ -237,8 +227,8 @@ fn read_vocab(dir: &Path, specials: &mut Specials, vocab_size: usize) -> Result<
             "separate source and target vocabularies are not supported",
         ));
     }
-    let source = SentencePiece::open(&dir.join("source.spm")).map_err(model_err)?;
-    let target = SentencePiece::open(&dir.join("target.spm")).map_err(model_err)?;
+    let source = SentencePiece::open(&dir.join("source.spm")).map_err(Error::from)?;
+    let target = SentencePiece::open(&dir.join("target.spm")).map_err(Error::from)?;
     let vpath = dir.join("vocab.json");
     let map: HashMap<String, u32> = serde_json::from_value(read_json(&vpath)?)
         .map_err(|e| artifact(&vpath, format!("not a token → id map: {e}")))?;
@@ -266,10 +256,10 @@ fn attention<B: Backend>(
 ) -> Result<Attention<B>> {
     let l = |w: &mut Weights, n: &str| linear::<B>(w, &format!("{p}.{n}"), d, d, dev);
     Ok(Attention {
-        query: l(w, "q_proj").map_err(model_err)?,
-        key: l(w, "k_proj").map_err(model_err)?,
-        value: l(w, "v_proj").map_err(model_err)?,
-        out: l(w, "out_proj").map_err(model_err)?,
+        query: l(w, "q_proj").map_err(Error::from)?,
+        key: l(w, "k_proj").map_err(Error::from)?,
+        value: l(w, "v_proj").map_err(Error::from)?,
+        out: l(w, "out_proj").map_err(Error::from)?,
         heads,
     })
 }
@@ -281,14 +271,14 @@ fn load_weights<B: Backend>(
     path: &Path,
     dev: &B::Device,
 ) -> Result<String> {
-    let (mut w, sha) = Weights::open(path, &["model."], &[]).map_err(model_err)?;
+    let (mut w, sha) = Weights::open(path, &["model."], &[]).map_err(Error::from)?;
     let c = &cfg.model;
     let (d, v, ff, eps) = (c.d_model, c.vocab_size, c.ff, c.layer_norm_eps);
     let emb_name = ["shared.weight", "encoder.embed_tokens.weight"]
         .into_iter()
         .find(|n| w.tensors.contains_key(*n))
         .unwrap_or("shared.weight");
-    let emb = w.take(emb_name, &[v, d]).map_err(model_err)?;
+    let emb = w.take(emb_name, &[v, d]).map_err(Error::from)?;
     // Tied copies must be the same matrix.
     for tied in [
         "encoder.embed_tokens.weight",
@@ -337,14 +327,14 @@ fn load_weights<B: Backend>(
         Some((s, _)) if s.len() == 2 => w.take("final_logits_bias", &[1, v]),
         _ => w.take("final_logits_bias", &[v]),
     }
-    .map_err(model_err)?;
+    .map_err(Error::from)?;
     model.embed.weight = Param::from_tensor(tensor2(emb, [v, d], dev));
     model.logits_bias = Some(Param::from_tensor(tensor1(bias, dev)));
-    let ln = |w: &mut Weights, name: String| norm::<B>(w, &name, d, eps, dev).map_err(model_err);
+    let ln = |w: &mut Weights, name: String| norm::<B>(w, &name, d, eps, dev).map_err(Error::from);
     let ffn = |w: &mut Weights, p: &str| -> Result<FeedForward<B>> {
         Ok(FeedForward {
-            fc1: linear(w, &format!("{p}.fc1"), d, ff, dev).map_err(model_err)?,
-            fc2: linear(w, &format!("{p}.fc2"), ff, d, dev).map_err(model_err)?,
+            fc1: linear(w, &format!("{p}.fc1"), d, ff, dev).map_err(Error::from)?,
+            fc2: linear(w, &format!("{p}.fc2"), ff, d, dev).map_err(Error::from)?,
             activation: c.activation,
         })
     };
@@ -372,7 +362,7 @@ fn load_weights<B: Backend>(
             norm_first: false,
         };
     }
-    let unused = w.finish().map_err(model_err)?;
+    let unused = w.finish().map_err(Error::from)?;
     if !unused.is_empty() {
         return Err(artifact(
             path,
