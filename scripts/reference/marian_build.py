@@ -1,6 +1,6 @@
 # Usage: python scripts/reference/marian_build.py OUT_DIR [--data ../shared/data/mt] [--steps 400] [--shape small|opus-mt]
 """Builds a small, trained Hugging Face MarianMT checkpoint offline, for ragl's Marian parity
-checks (scripts/reference/marian_parity.py) and speed benchmarks.
+checks (scripts/reference/seq2seq_parity.py) and speed benchmarks.
 
 Two SentencePiece unigram models (`source.spm` from the German, `target.spm` from the
 English side of Multi30k train + newstest 2008-2012, nmt_nfkc as opus-mt's) and a joint

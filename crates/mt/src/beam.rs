@@ -278,7 +278,9 @@ fn search<B: Backend>(
                     }
                 }
                 for (tok, &x) in row.iter().enumerate() {
-                    if tok == pad_id as usize || tok == bos_id as usize {
+                    // The start token is never an output, unless it is the end token
+                    // itself (fairseq's models start decoding with `</s>`).
+                    if tok == pad_id as usize || (tok == bos_id as usize && bos_id != eos_id) {
                         continue;
                     }
                     let sc = scores[r] + x as f64;

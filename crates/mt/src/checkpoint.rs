@@ -85,15 +85,14 @@ pub fn write<B: Backend>(
     Ok(fp)
 }
 
-/// Loads a translation model: a ragl model or run directory, a Hugging Face Marian
-/// checkpoint directory, or a model id found in the local Hugging Face cache.
+/// Loads a translation model: a ragl model or run directory, a Hugging Face Marian or
+/// FSMT checkpoint directory, or a model id found in the local Hugging Face cache.
 pub fn load<B: Backend>(path: &Path, device: &B::Device) -> Result<MtModel<B>> {
     let path = &ragl_model::hub::resolve(path)?;
     let dir = resolve(path)?;
     if !dir.join(ragl_core::manifest::MANIFEST_FILE).is_file() {
-        // Not a ragl model: a Hugging Face checkpoint, or nothing ragl can load (said by
-        // the Marian reader, which names what each kind of directory holds).
-        return crate::marian::load(&dir, device);
+        // Not a ragl model: a Hugging Face checkpoint, or nothing ragl can load.
+        return crate::hf::load(&dir, device);
     }
     let m = ragl_core::manifest::Manifest::open_checked(&dir, KIND, FORMAT_VERSION, None)?;
     m.verify_files(&dir)?;

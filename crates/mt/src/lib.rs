@@ -19,8 +19,9 @@
 pub mod beam;
 pub mod checkpoint;
 pub mod data;
-pub mod marian;
+pub mod hf;
 pub mod model;
+pub mod moses;
 pub mod score;
 pub mod train;
 pub mod vocab;

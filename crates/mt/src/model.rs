@@ -85,6 +85,21 @@ pub struct ModelConfig {
     pub logits_bias: bool,
     #[serde(default)]
     pub specials: Specials,
+    /// A source vocabulary of its own, with its own embedding (FSMT); `None`: the source
+    /// shares the target's embedding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub src_vocab_size: Option<usize>,
+    /// An output projection of its own instead of the (tied) target embedding (FSMT).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub output_projection: bool,
+    /// The position of the first token: fairseq counts from `padding_idx + 1`, ragl's own
+    /// models and Marian from 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub position_offset: usize,
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
 }
 
 fn eps() -> f64 {
@@ -121,6 +136,12 @@ impl ModelConfig {
         if self.vocab_size < 5 {
             return Err(format!("vocab_size {} is too small", self.vocab_size));
         }
+        if self.src_vocab_size.is_some_and(|v| v < 5) {
+            return Err(format!(
+                "src_vocab_size {:?} is too small",
+                self.src_vocab_size
+            ));
+        }
         if self.heads == 0 || !self.d_model.is_multiple_of(self.heads) {
             return Err(format!(
                 "d_model {} is not a multiple of heads {}",
@@ -139,13 +160,25 @@ impl ModelConfig {
         };
         let norm = || self.norm_first.then(ln);
         let act = self.activation;
-        Seq2Seq {
-            embed: EmbeddingConfig::new(self.vocab_size, d)
+        let embedding = |v: usize| {
+            EmbeddingConfig::new(v, d)
                 .with_initializer(Initializer::Normal {
                     mean: 0.0,
                     std: (d as f64).powf(-0.5),
                 })
-                .init(device),
+                .init(device)
+        };
+        Seq2Seq {
+            embed: embedding(self.vocab_size),
+            src_embed: self.src_vocab_size.map(embedding),
+            out_proj: self.output_projection.then(|| {
+                Param::from_tensor(Tensor::random(
+                    [self.vocab_size, d],
+                    burn::tensor::Distribution::Normal(0.0, (d as f64).powf(-0.5)),
+                    device,
+                ))
+            }),
+            position_offset: self.position_offset,
             encoder: (0..self.encoder_layers)
                 .map(|_| EncoderLayer {
                     attn: Attention::new(d, self.heads, device),
@@ -384,7 +417,13 @@ impl<B: Backend> DecoderLayer<B> {
 
 #[derive(Module, Debug)]
 pub struct Seq2Seq<B: Backend> {
+    /// The target embedding; also the source's and the output projection unless
+    /// `src_embed` / `out_proj` are set.
     pub embed: Embedding<B>,
+    pub src_embed: Option<Embedding<B>>,
+    /// `[vocab, d]`, used as `h · Wᵀ` like the tied embedding.
+    pub out_proj: Option<Param<Tensor<B, 2>>>,
+    pub position_offset: usize,
     pub encoder: Vec<EncoderLayer<B>>,
     pub decoder: Vec<DecoderLayer<B>>,
     pub encoder_norm: Option<LayerNorm<B>>,
@@ -461,10 +500,15 @@ impl<B: Backend> DecoderState<B> {
 }
 
 impl<B: Backend> Seq2Seq<B> {
-    fn embed_tokens(&self, ids: Tensor<B, 2, Int>, start: usize) -> Tensor<B, 3> {
+    fn embed_tokens(&self, ids: Tensor<B, 2, Int>, start: usize, source: bool) -> Tensor<B, 3> {
         let [_, s] = ids.dims();
         let device = ids.device();
-        let mut x = self.embed.forward(ids);
+        let table = match (&self.src_embed, source) {
+            (Some(e), true) => e,
+            _ => &self.embed,
+        };
+        let mut x = table.forward(ids);
+        let start = start + self.position_offset;
         if self.scale_embedding {
             x = x * (self.d_model as f64).sqrt();
         }
@@ -481,7 +525,7 @@ impl<B: Backend> Seq2Seq<B> {
         let [b, s] = src.dims();
         let pad = src.clone().equal_elem(self.specials.pad as i64);
         let mask = pad.clone().reshape([b, 1, 1, s]).expand([b, 1, s, s]);
-        let mut x = self.embed_tokens(src, 0);
+        let mut x = self.embed_tokens(src, 0, true);
         for layer in &self.encoder {
             x = layer.forward(x, Some(mask.clone()));
         }
@@ -494,7 +538,11 @@ impl<B: Backend> Seq2Seq<B> {
     /// Logits `[rows, vocab]` of decoder outputs `[rows, d]` (a 2-D product: a batched
     /// one would broadcast the embedding matrix over the batch, and its gradient with it).
     fn project(&self, h: Tensor<B, 2>) -> Tensor<B, 2> {
-        let logits = h.matmul(self.embed.weight.val().transpose());
+        let w = match &self.out_proj {
+            Some(p) => p.val(),
+            None => self.embed.weight.val(),
+        };
+        let logits = h.matmul(w.transpose());
         match &self.logits_bias {
             Some(b) => logits + b.val().unsqueeze::<2>(),
             None => logits,
@@ -517,7 +565,7 @@ impl<B: Backend> Seq2Seq<B> {
         let [b, s] = src_pad.dims();
         let [_, t] = tgt_in.dims();
         let mask = src_pad.reshape([b, 1, 1, s]).expand([b, 1, t, s]);
-        let mut x = self.embed_tokens(tgt_in, 0);
+        let mut x = self.embed_tokens(tgt_in, 0, false);
         for layer in &self.decoder {
             let kv = layer.cross_attn.kv(memory.clone());
             x = layer.forward(x, kv, Some(mask.clone()));
@@ -576,7 +624,7 @@ impl<B: Backend> Seq2Seq<B> {
     /// One decoding step for `tokens` `[n]` (the previous output of each hypothesis).
     pub fn step(&self, tokens: Tensor<B, 1, Int>, state: &mut DecoderState<B>) -> Step<B> {
         let [n] = tokens.dims();
-        let mut x = self.embed_tokens(tokens.reshape([n, 1]), state.position);
+        let mut x = self.embed_tokens(tokens.reshape([n, 1]), state.position, false);
         for (layer, ls) in self.decoder.iter().zip(&mut state.layers) {
             x = layer.step(x, ls, state.memory_mask.clone());
         }

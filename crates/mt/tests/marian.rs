@@ -2,7 +2,7 @@
 //! naming, random weights): every tensor lands where the name table says, both layouts load
 //! to the same model, incremental decoding equals teacher forcing in Marian's configuration,
 //! tokenisation goes through vocab.json, and broken directories are refused with one clear
-//! error each. Numeric agreement with transformers itself is scripts/reference/marian_parity.py
+//! error each. Numeric agreement with transformers itself is scripts/reference/seq2seq_parity.py
 //! (it needs torch; the numbers are in docs/RESULTS.md).
 
 use std::collections::BTreeMap;
@@ -10,27 +10,13 @@ use std::path::Path;
 
 use burn::backend::Flex;
 use burn::prelude::*;
-use safetensors::tensor::TensorView;
+use ragl_testkit::hf::{Rng, Tensors, bart_layers, read_tensor, write_safetensors};
 
 type B = Flex;
 
 const D: usize = 16;
 const FF: usize = 32;
 const LAYERS: usize = 2;
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.4
-    }
-    fn vec(&mut self, n: usize) -> Vec<f32> {
-        (0..n).map(|_| self.next()).collect()
-    }
-}
 
 fn vocab_tokens() -> Vec<String> {
     let mut v = vec!["</s>".to_string(), "<unk>".to_string()];
@@ -75,39 +61,11 @@ fn write_marian(dir: &Path, v4: bool) {
     std::fs::write(dir.join("target.spm"), ragl_testkit::spm::tiny_unigram()).unwrap();
 
     let mut rng = Rng(7);
-    let mut t: BTreeMap<String, (Vec<usize>, Vec<f32>)> = BTreeMap::new();
+    let mut t = Tensors::new();
     let shared = rng.vec(v * D);
     t.insert("model.shared.weight".into(), (vec![v, D], shared.clone()));
     t.insert("final_logits_bias".into(), (vec![1, v], rng.vec(v)));
-    let mut lin = |t: &mut BTreeMap<_, _>, name: String, i: usize, o: usize| {
-        t.insert(format!("{name}.weight"), (vec![o, i], rng.vec(o * i)));
-        t.insert(format!("{name}.bias"), (vec![o], rng.vec(o)));
-    };
-    let norm = |t: &mut BTreeMap<String, (Vec<usize>, Vec<f32>)>, name: String, k: usize| {
-        let g: Vec<f32> = (0..D).map(|j| 1.0 + 0.01 * (j + k) as f32).collect();
-        let b: Vec<f32> = (0..D).map(|j| 0.02 * j as f32 - 0.1).collect();
-        t.insert(format!("{name}.weight"), (vec![D], g));
-        t.insert(format!("{name}.bias"), (vec![D], b));
-    };
-    for side in ["encoder", "decoder"] {
-        for l in 0..LAYERS {
-            let p = format!("model.{side}.layers.{l}");
-            let attns: &[&str] = if side == "encoder" {
-                &["self_attn"]
-            } else {
-                &["self_attn", "encoder_attn"]
-            };
-            for a in attns {
-                for proj in ["q_proj", "k_proj", "v_proj", "out_proj"] {
-                    lin(&mut t, format!("{p}.{a}.{proj}"), D, D);
-                }
-                norm(&mut t, format!("{p}.{a}_layer_norm"), l);
-            }
-            lin(&mut t, format!("{p}.fc1"), D, FF);
-            lin(&mut t, format!("{p}.fc2"), FF, D);
-            norm(&mut t, format!("{p}.final_layer_norm"), l + 3);
-        }
-    }
+    bart_layers(&mut t, &mut rng, D, FF, LAYERS);
     if v4 {
         for n in [
             "model.encoder.embed_tokens.weight",
@@ -133,20 +91,7 @@ fn write_marian(dir: &Path, v4: bool) {
             );
         }
     }
-    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = t
-        .into_iter()
-        .map(|(k, (s, d))| (k, s, d.iter().flat_map(|x| x.to_le_bytes()).collect()))
-        .collect();
-    let views: Vec<(String, TensorView)> = bytes
-        .iter()
-        .map(|(k, s, b)| {
-            (
-                k.clone(),
-                TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap(),
-            )
-        })
-        .collect();
-    safetensors::serialize_to_file(views, None, &dir.join("model.safetensors")).unwrap();
+    write_safetensors(&dir.join("model.safetensors"), &t);
 }
 
 fn load(dir: &Path) -> ragl_mt::Result<ragl_mt::checkpoint::MtModel<B>> {
@@ -162,16 +107,7 @@ fn tensors_land_where_the_name_table_says() {
     let dir = tempfile::tempdir().unwrap();
     write_marian(dir.path(), false);
     let m = load(dir.path()).unwrap();
-    let st = std::fs::read(dir.path().join("model.safetensors")).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&st).unwrap();
-    let file = |n: &str| -> Vec<f32> {
-        st.tensor(n)
-            .unwrap()
-            .data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-            .collect()
-    };
+    let file = |n: &str| read_tensor(&dir.path().join("model.safetensors"), n);
     // burn's Linear holds [in, out]; HF's [out, in].
     let w = host(m.model.decoder[1].cross_attn.key.weight.val());
     let f = file("model.decoder.layers.1.encoder_attn.k_proj.weight");

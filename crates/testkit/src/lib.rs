@@ -5,7 +5,7 @@
 //! why a test skips when they are absent; [`write_vocab`] makes the WordPiece vocabulary of
 //! a tiny BERT; [`mt`] writes the tiny German–English pair and the
 //! TOML of a tiny translation model trained on it in seconds; [`spm`] writes SentencePiece
-//! model files by hand.
+//! model files by hand; [`hf`] writes Hugging Face seq2seq weights (Marian, FSMT) by hand.
 //!
 //! A dev-dependency only (`publish = false`): nothing here reaches the `ragl` binary.
 //!
@@ -16,6 +16,7 @@
 //! let toml = ragl_testkit::mt::TinyMt::default().toml(&src, &tgt);
 //! ```
 
+pub mod hf;
 pub mod mt;
 pub mod spm;
 

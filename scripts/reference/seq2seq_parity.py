@@ -1,26 +1,32 @@
-# Usage: python scripts/reference/marian_parity.py MODEL_DIR [--ragl target/release/ragl] [--data ../shared/data/mt] [--n 1000] [--out /tmp/marian-parity]
-"""ragl against transformers on one Hugging Face Marian checkpoint (made offline by
-scripts/reference/marian_build.py, or a downloaded opus-mt directory):
+# Usage: python scripts/reference/seq2seq_parity.py MODEL_DIR [--ragl target/release/ragl] [--data ../shared/data/mt] [--n 1000] [--out /tmp/seq2seq-parity]
+"""ragl against transformers on one Hugging Face translation checkpoint, Marian or FSMT (made
+offline by scripts/reference/marian_build.py or fsmt_build.py, or a downloaded opus-mt or
+wmt19 directory):
 
-1. tokenizer ids: every source line of ../shared/data/mt multi30k and newstest, through
-   MarianTokenizer and `ragl mt tokenize`; the count of lines whose ids differ;
+1. tokenizer ids: every German line of ../shared/data/mt multi30k, newstest and multidomain,
+   through the checkpoint's tokenizer (MarianTokenizer, FSMTTokenizer) and `ragl mt
+   tokenize`; the count of lines whose ids differ;
 2. teacher-forced logits: the first 100 newstest2019 pairs through the model in float32
-   and through `ragl mt score --logits`; the largest absolute difference;
+   and through `ragl mt score --logits`; the largest absolute difference. Targets are
+   `text_target=` ids for Marian; for FSMT, whose tokenizer would tokenise a target in the
+   source language and map it with the source vocabulary, they are what fairseq trained on
+   (Moses in the target language, `vocab-tgt.json`), as ragl encodes them;
 3. greedy and beam-5 outputs on --n newstest2019 sentences, `generate` (the checkpoint's
-   generation config: max_length, bad_words_ids, early_stopping) against `ragl mt
-   translate --beam 1/5`; each differing sentence is classed: `tie` when the two outputs'
-   teacher-forced scores under transformers are within 1e-4 (either is a best answer),
-   `length` when one is a prefix of the other, else `other`.
+   generation config: max_length, early_stopping, length_penalty, forced/bad words) against
+   `ragl mt translate --beam 1/5`; each differing sentence is classed: `tie` when the two
+   outputs' teacher-forced scores under transformers are within 1e-4 (either is a best
+   answer), `length` when one is a prefix of the other, else `other`.
 
 Prints one JSON object with every number; RESULTS.md quotes it.
 
-    /tmp/venv/bin/python scripts/reference/marian_parity.py /tmp/marian-small --ragl target/release/ragl
+    /tmp/venv/bin/python scripts/reference/seq2seq_parity.py /tmp/marian-small --ragl target/release/ragl
+    /tmp/venv/bin/python scripts/reference/seq2seq_parity.py /tmp/fsmt-small --ragl target/release/ragl
 """
 import argparse, glob, json, os, subprocess, sys, time
 
 import numpy as np
 import torch
-from transformers import MarianMTModel, MarianTokenizer
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 
 def lines(path):
@@ -41,16 +47,42 @@ def main():
     ap.add_argument("--ragl", default="target/release/ragl")
     ap.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "../../../shared/data/mt"))
     ap.add_argument("--n", type=int, default=1000)
-    ap.add_argument("--out", default="/tmp/marian-parity")
+    ap.add_argument("--out", default="/tmp/seq2seq-parity")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     torch.set_num_threads(2)
-    tok = MarianTokenizer.from_pretrained(a.model)
-    model = MarianMTModel.from_pretrained(a.model).eval()
-    report = {"model": a.model}
+    tok = AutoTokenizer.from_pretrained(a.model)
+    model = AutoModelForSeq2SeqLM.from_pretrained(a.model).eval()
+    family = model.config.model_type
+    report = {"model": a.model, "model_type": family}
+
+    if family == "fsmt":
+        import sacremoses
+        from transformers.models.fsmt.tokenization_fsmt import remove_non_printing_char, replace_unicode_punct
+        lang = tok.tgt_lang
+        norm, mt = sacremoses.MosesPunctNormalizer(lang=lang), sacremoses.MosesTokenizer(lang=lang)
+        with open(os.path.join(a.model, "vocab-tgt.json"), encoding="utf-8") as f:
+            tgt_map = json.load(f)
+
+        def encode(s, t):
+            words = mt.tokenize(remove_non_printing_char(norm.normalize(replace_unicode_punct(t))),
+                                aggressive_dash_splits=True, return_str=False, escape=True)
+            labels = [tgt_map.get(p, tgt_map["<unk>"]) for w in words for p in tok.bpe(w).split(" ")]
+            enc = tok([s], return_tensors="pt")
+            eos = model.config.eos_token_id
+            enc["labels"] = torch.tensor([labels + [eos]])
+            # FSMT shifts the *source* when no decoder input is given, and drops the causal
+            # mask when the cache is on.
+            enc["decoder_input_ids"] = torch.tensor([[eos] + labels])
+            enc["use_cache"] = False
+            return enc
+    else:
+        def encode(s, t):
+            return tok([s], text_target=[t], return_tensors="pt")
 
     # 1. tokenizer ids
-    files = sorted(glob.glob(f"{a.data}/multi30k/*.de") + glob.glob(f"{a.data}/newstest/*.de"))
+    files = sorted(glob.glob(f"{a.data}/multi30k/*.de") + glob.glob(f"{a.data}/newstest/*.de")
+                   + glob.glob(f"{a.data}/multidomain/*/*.de"))
     src = [l for f in files for l in lines(f)]
     path = f"{a.out}/all.de"
     with open(path, "w", encoding="utf-8") as f:
@@ -75,7 +107,8 @@ def main():
     ref = []
     with torch.no_grad():
         for s, t in zip(ns_de[:k], ns_en[:k]):
-            enc = tok([s], text_target=[t], return_tensors="pt")
+            enc = encode(s, t)
+            labels = enc.pop("labels") if family == "fsmt" else None
             ref.append(model(**enc).logits[0].numpy())
     ref = np.concatenate(ref)
     report["logits"] = {"sentences": k, "positions": int(ref.shape[0]),
@@ -90,10 +123,10 @@ def main():
         f.write("\n".join(src_n) + "\n")
 
     def hf_score(s, out_text):
-        enc = tok([s], text_target=[out_text], return_tensors="pt")
+        enc = encode(s, out_text)
+        ids = enc.pop("labels")[0] if family == "fsmt" else enc["labels"][0]
         with torch.no_grad():
             lp = torch.log_softmax(model(**enc).logits[0], -1)
-        ids = enc["labels"][0]
         return float(lp[torch.arange(len(ids)), ids].sum()), len(ids)
 
     for name, beams in (("greedy", 1), ("beam5", 5)):
