@@ -1,8 +1,10 @@
 //! SentencePiece models (`.spm`/`.model` files, a `ModelProto` protobuf) read without the C++
 //! library, and unigram segmentation as `sentencepiece` does it: the precompiled normaliser
 //! (`nmt_nfkc` and friends), extra whitespace removed, a dummy `▁` prefix, spaces escaped as
-//! `▁`, then the Viterbi path over the whole sentence (the `tokenizers` crate's unigram
-//! lattice, which uses sentencepiece's scores and unknown penalty).
+//! `▁`, then the Viterbi path over the whole sentence as `EncodeOptimized` computes it: in
+//! `f32`, left to right, the first of equal scores kept. The arithmetic matters: `0 00` and
+//! `00 0` score the same on paper, and which one sentencepiece picks depends on how the two
+//! sums round.
 //!
 //! Mirrors `sentencepiece/src/normalizer.cc` and `unigram_model.cc`; the field numbers are
 //! those of `sentencepiece_model.proto`. Only unigram models are read (every Marian/opus-mt
@@ -11,7 +13,6 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use tokenizers::models::unigram::Unigram;
 use tokenizers::normalizers::precompiled::Precompiled;
 use tokenizers::{NormalizedString, Normalizer};
 
@@ -44,7 +45,14 @@ pub struct SentencePiece {
     remove_extra_whitespaces: bool,
     escape_whitespaces: bool,
     precompiled: Option<Precompiled>,
-    unigram: Unigram,
+    /// Every prefix of a piece the segmenter may match, with the piece's id where the
+    /// prefix is a whole piece (the trie, flattened).
+    prefixes: HashMap<String, Option<u32>>,
+    unk: u32,
+    /// The lowest normal piece's score minus 10 (`kUnkPenalty`).
+    unk_score: f32,
+    /// The highest normal piece's score (user-defined pieces get `length × max − 0.1`).
+    max_score: f32,
 }
 
 impl std::fmt::Debug for SentencePiece {
@@ -280,18 +288,25 @@ impl SentencePiece {
             }
             _ => None,
         };
-        // Control and unused pieces never match text in sentencepiece; a name no text can
-        // contain keeps them out of the lattice while ids stay positional.
-        let lattice: Vec<(String, f64)> = pieces
-            .iter()
-            .enumerate()
-            .map(|(i, p)| match p.kind {
-                PieceType::Control | PieceType::Unused => (format!("\u{0}{i}"), 0.0),
-                _ => (p.piece.clone(), f64::from(p.score)),
-            })
-            .collect();
-        let unigram = Unigram::from(lattice, Some(unk), false)
-            .map_err(|e| bad(path, format!("unigram model: {e}")))?;
+        // The trie holds normal, user-defined and unused pieces (unused ones are skipped when
+        // matched); control and unknown pieces never match text.
+        let mut prefixes: HashMap<String, Option<u32>> = HashMap::new();
+        for (i, p) in pieces.iter().enumerate() {
+            if !matches!(
+                p.kind,
+                PieceType::Normal | PieceType::UserDefined | PieceType::Unused
+            ) || p.piece.is_empty()
+            {
+                continue;
+            }
+            for (j, _) in p.piece.char_indices().skip(1) {
+                prefixes.entry(p.piece[..j].to_string()).or_insert(None);
+            }
+            prefixes.insert(p.piece.clone(), Some(i as u32));
+        }
+        let normal = || pieces.iter().filter(|p| p.kind == PieceType::Normal);
+        let min_score = normal().map(|p| p.score).fold(f32::MAX, f32::min);
+        let max_score = normal().map(|p| p.score).fold(f32::MIN_POSITIVE, f32::max);
         let ids = pieces
             .iter()
             .enumerate()
@@ -305,7 +320,10 @@ impl SentencePiece {
             remove_extra_whitespaces: strip,
             escape_whitespaces: escape,
             precompiled,
-            unigram,
+            prefixes,
+            unk: unk as u32,
+            unk_score: min_score - 10.0,
+            max_score,
         })
     }
 
@@ -348,13 +366,95 @@ impl SentencePiece {
         out
     }
 
-    /// The pieces of `text` (unknown stretches as their surface text, as sentencepiece's
-    /// `EncodeAsPieces` gives them).
+    /// The best segmentation of normalised text, as `(byte range, id)` pieces.
+    fn viterbi(&self, norm: &str) -> Vec<(usize, usize, u32)> {
+        #[derive(Clone, Copy)]
+        struct Node {
+            score: f32,
+            start: Option<usize>,
+            id: u32,
+        }
+        let n = norm.len();
+        let mut best = vec![
+            Node {
+                score: 0.0,
+                start: None,
+                id: 0,
+            };
+            n + 1
+        ];
+        let offer = |best: &mut Vec<Node>, end: usize, start: usize, score: f32, id: u32| {
+            let t = &mut best[end];
+            if t.start.is_none() || score > t.score {
+                *t = Node {
+                    score,
+                    start: Some(start),
+                    id,
+                };
+            }
+        };
+        let mut start = 0;
+        while start < n {
+            let here = best[start].score;
+            let one = norm[start..].chars().next().map_or(1, char::len_utf8);
+            let mut single = false;
+            for (end, _) in norm[start..]
+                .char_indices()
+                .skip(1)
+                .map(|(j, c)| (start + j, c))
+                .chain(std::iter::once((n, ' ')))
+            {
+                match self.prefixes.get(&norm[start..end]) {
+                    None => break,
+                    Some(None) => {}
+                    Some(Some(id)) => {
+                        let p = &self.pieces[*id as usize];
+                        if p.kind == PieceType::Unused {
+                            continue;
+                        }
+                        let len = end - start;
+                        let score = if p.kind == PieceType::UserDefined {
+                            len as f32 * self.max_score - 0.1
+                        } else {
+                            p.score
+                        };
+                        offer(&mut best, end, start, score + here, *id);
+                        single |= len == one;
+                    }
+                }
+            }
+            if !single {
+                offer(&mut best, start + one, start, self.unk_score + here, self.unk);
+            }
+            start += one;
+        }
+        let mut out = Vec::new();
+        let mut end = n;
+        while end > 0 {
+            let node = best[end];
+            let s = node.start.expect("every position is reached");
+            out.push((s, end, node.id));
+            end = s;
+        }
+        out.reverse();
+        out
+    }
+
+    /// The pieces of `text` (unknown stretches as their surface text, runs of them merged,
+    /// as sentencepiece's `EncodeAsPieces` gives them).
     pub fn encode_pieces(&self, text: &str) -> Result<Vec<String>> {
         let norm = self.normalize(text);
-        self.unigram
-            .encode(&norm)
-            .map_err(|e| bad(&self.path, format!("segmenting {text:?}: {e}")))
+        let mut out: Vec<String> = Vec::new();
+        let mut last_unk = false;
+        for (s, e, id) in self.viterbi(&norm) {
+            let unk = id == self.unk;
+            match out.last_mut() {
+                Some(prev) if unk && last_unk => prev.push_str(&norm[s..e]),
+                _ => out.push(norm[s..e].to_string()),
+            }
+            last_unk = unk;
+        }
+        Ok(out)
     }
 
     pub fn piece_id(&self, piece: &str) -> Option<u32> {
