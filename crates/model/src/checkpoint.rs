@@ -66,34 +66,24 @@ pub fn read_config(dir: &Path) -> Result<BertConfig> {
     Ok(config)
 }
 
-/// Loads a BERT checkpoint directory (`config.json` + `model.safetensors`).
+/// Loads a BERT checkpoint directory (`config.json` + `model.safetensors` or
+/// `pytorch_model.bin`).
 /// The fingerprint [`load`] would report for `dir` (SHA-256 of its weights file), without
 /// loading the model.
 pub fn fingerprint(dir: &Path) -> Result<String> {
-    let path = dir.join(WEIGHTS_FILE);
-    if !path.is_file() {
-        return Err(Error::MissingFile {
-            dir: dir.to_path_buf(),
-            file: WEIGHTS_FILE,
-        });
-    }
+    let path = crate::weights::weights_file(dir).ok_or_else(|| Error::MissingFile {
+        dir: dir.to_path_buf(),
+        file: WEIGHTS_FILE,
+    })?;
     Ok(ragl_core::manifest::sha256_file(&path)?)
 }
 
 pub fn load<B: Backend>(dir: &Path, device: &B::Device) -> Result<Checkpoint<B>> {
     let config = read_config(dir)?;
-    let path = dir.join(WEIGHTS_FILE);
-    if !path.is_file() {
-        let file = if dir.join("pytorch_model.bin").is_file() {
-            "model.safetensors (pytorch_model.bin is not read: re-save it with transformers' save_pretrained(..., safe_serialization=True))"
-        } else {
-            WEIGHTS_FILE
-        };
-        return Err(Error::MissingFile {
-            dir: dir.to_path_buf(),
-            file,
-        });
-    }
+    let path = crate::weights::weights_file(dir).ok_or_else(|| Error::MissingFile {
+        dir: dir.to_path_buf(),
+        file: "model.safetensors or pytorch_model.bin",
+    })?;
     let (mut w, fingerprint) = Weights::open(&path, &["bert."], &["embeddings.position_ids"])?;
     let c = &config;
     let (d, ff, eps) = (c.hidden_size, c.intermediate_size, c.layer_norm_eps);

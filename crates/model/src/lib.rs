@@ -25,6 +25,7 @@ pub mod hub;
 pub mod parallel;
 pub mod sentencepiece;
 pub mod tokenizer;
+pub mod torch;
 pub mod weights;
 
 use std::path::PathBuf;

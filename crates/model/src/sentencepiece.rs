@@ -424,7 +424,13 @@ impl SentencePiece {
                 }
             }
             if !single {
-                offer(&mut best, start + one, start, self.unk_score + here, self.unk);
+                offer(
+                    &mut best,
+                    start + one,
+                    start,
+                    self.unk_score + here,
+                    self.unk,
+                );
             }
             start += one;
         }

@@ -1,4 +1,4 @@
-//! Safetensors weights as f32 host arrays, taken by name into burn modules: the loading
+//! Safetensors weights (or a `pytorch_model.bin`, read by [`crate::torch`]) as f32 host arrays, taken by name into burn modules: the loading
 //! plumbing every Hugging Face architecture shares (BERT in [`crate::checkpoint`], Marian in
 //! `ragl_mt::marian`). A missing tensor is recorded and loading goes on, so that all missing
 //! names are reported together ([`Weights::finish`]); a shape mismatch is an error at once;
@@ -48,6 +48,15 @@ pub fn to_f32(path: &Path, name: &str, dtype: Dtype, bytes: &[u8]) -> Result<Vec
     })
 }
 
+/// A checkpoint directory's weights file: `model.safetensors`, else `pytorch_model.bin`
+/// (read without running its pickle, [`crate::torch`]).
+pub fn weights_file(dir: &Path) -> Option<PathBuf> {
+    ["model.safetensors", "pytorch_model.bin"]
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.is_file())
+}
+
 impl Weights {
     /// Reads `path`; names lose the first of `strip` they start with; `skip` names buffers
     /// that are not weights. Returns the weights and the file's SHA-256.
@@ -57,22 +66,45 @@ impl Weights {
             use sha2::Digest;
             hex::encode(sha2::Sha256::digest(&bytes))
         };
+        let key = |name: &str| {
+            strip
+                .iter()
+                .find_map(|p| name.strip_prefix(p))
+                .unwrap_or(name)
+                .to_owned()
+        };
+        let mut tensors = BTreeMap::new();
+        if crate::torch::is_zip(&bytes) {
+            drop(bytes);
+            let t = crate::torch::TorchFile::open(path)?;
+            for (name, r) in &t.tensors {
+                let k = key(name);
+                if skip.contains(&k.as_str()) {
+                    continue;
+                }
+                tensors.insert(k, (r.shape.clone(), t.to_f32(name, r)?));
+            }
+            return Ok((
+                Weights {
+                    path: path.to_path_buf(),
+                    tensors,
+                    used: BTreeSet::new(),
+                    missing: Vec::new(),
+                },
+                fingerprint,
+            ));
+        }
         let st = SafeTensors::deserialize(&bytes).map_err(|e| Error::Weights {
             path: path.to_path_buf(),
             message: format!("not a safetensors file: {e}"),
         })?;
-        let mut tensors = BTreeMap::new();
         for (name, view) in st.tensors() {
-            let key = strip
-                .iter()
-                .find_map(|p| name.strip_prefix(p))
-                .unwrap_or(&name)
-                .to_owned();
-            if skip.contains(&key.as_str()) {
+            let k = key(&name);
+            if skip.contains(&k.as_str()) {
                 continue;
             }
             let data = to_f32(path, &name, view.dtype(), view.data())?;
-            tensors.insert(key, (view.shape().to_vec(), data));
+            tensors.insert(k, (view.shape().to_vec(), data));
         }
         Ok((
             Weights {

@@ -166,6 +166,38 @@ fn transformers_4_and_5_layouts_load_to_the_same_model() {
 }
 
 #[test]
+fn pytorch_model_bin_loads_as_its_safetensors_twin() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    write_marian(a.path(), false);
+    write_marian(b.path(), false);
+    // The same tensors as torch.save writes them.
+    let st = b.path().join("model.safetensors");
+    let bytes = std::fs::read(&st).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut t = Tensors::new();
+    for (name, view) in file.tensors() {
+        t.insert(
+            name.clone(),
+            (view.shape().to_vec(), read_tensor(&st, &name)),
+        );
+    }
+    std::fs::remove_file(&st).unwrap();
+    ragl_testkit::hf::write_torch_bin(
+        &b.path().join("pytorch_model.bin"),
+        &t,
+        "collections\nOrderedDict",
+    );
+    let (ma, mb) = (load(a.path()).unwrap(), load(b.path()).unwrap());
+    let pair = [("ein Hund".to_string(), "a dog runs.".to_string())];
+    let run = |m: &ragl_mt::checkpoint::MtModel<B>| {
+        ragl_mt::score::score(m, &pair, 4, None, |_| {}).unwrap()[0]
+            .log_probs
+            .clone()
+    };
+    assert_eq!(run(&ma), run(&mb));
+}
+
+#[test]
 fn incremental_decoding_equals_teacher_forcing_in_marian_configuration() {
     let dir = tempfile::tempdir().unwrap();
     write_marian(dir.path(), false);
@@ -252,9 +284,13 @@ fn broken_directories_are_refused_with_one_clear_error() {
     check(
         &|d| {
             std::fs::remove_file(d.join("model.safetensors")).unwrap();
-            std::fs::write(d.join("pytorch_model.bin"), b"PK").unwrap();
+            std::fs::write(d.join("pytorch_model.bin"), b"PK\x03\x04 truncated").unwrap();
         },
-        "safe_serialization=True",
+        "pytorch_model.bin: zip",
+    );
+    check(
+        &|d| std::fs::remove_file(d.join("model.safetensors")).unwrap(),
+        "no model.safetensors or pytorch_model.bin",
     );
     // An empty directory is not a model of any kind.
     let empty = tempfile::tempdir().unwrap();

@@ -95,3 +95,97 @@ pub fn read_tensor(path: &Path, name: &str) -> Vec<f32> {
         .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
         .collect()
 }
+
+/// Writes `t` as `torch.save` does (PyTorch ≥ 1.6): a zip of stored entries holding
+/// `archive/data.pkl` (an `OrderedDict` of `_rebuild_tensor_v2` calls, pickle protocol 2)
+/// and one `archive/data/{i}` storage per tensor, f32 little-endian. `global` replaces the
+/// state dict's class (`collections\nOrderedDict`), so that a test can plant another.
+pub fn write_torch_bin(path: &Path, t: &Tensors, global: &str) {
+    let mut pkl: Vec<u8> = b"\x80\x02".to_vec();
+    let s = |p: &mut Vec<u8>, x: &str| {
+        p.push(b'X');
+        p.extend((x.len() as u32).to_le_bytes());
+        p.extend(x.as_bytes());
+    };
+    let int = |p: &mut Vec<u8>, v: usize| {
+        p.push(b'J');
+        p.extend((v as i32).to_le_bytes());
+    };
+    pkl.extend(format!("c{global}\n)R(").as_bytes());
+    for (i, (name, (shape, _))) in t.iter().enumerate() {
+        s(&mut pkl, name);
+        pkl.extend(b"ctorch._utils\n_rebuild_tensor_v2\n((");
+        s(&mut pkl, "storage");
+        pkl.extend(b"ctorch\nFloatStorage\n");
+        s(&mut pkl, &i.to_string());
+        s(&mut pkl, "cpu");
+        int(&mut pkl, shape.iter().product());
+        pkl.extend(b"tQ");
+        int(&mut pkl, 0);
+        pkl.push(b'(');
+        for &d in shape {
+            int(&mut pkl, d);
+        }
+        pkl.extend(b"t(");
+        let mut stride = 1;
+        let mut strides = vec![0; shape.len()];
+        for (k, &d) in shape.iter().enumerate().rev() {
+            strides[k] = stride;
+            stride *= d;
+        }
+        for st in strides {
+            int(&mut pkl, st);
+        }
+        pkl.extend(b"t\x89ccollections\nOrderedDict\n)RtR");
+    }
+    // torch.save pickles the dict's `_metadata` as instance state: a BUILD over it.
+    pkl.extend(b"u}b.");
+    let mut entries: Vec<(String, Vec<u8>)> = vec![("archive/data.pkl".into(), pkl)];
+    for (i, (_, (_, d))) in t.iter().enumerate() {
+        entries.push((
+            format!("archive/data/{i}"),
+            d.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        ));
+    }
+    entries.push(("archive/version".into(), b"3\n".to_vec()));
+    let mut zip = Vec::new();
+    let mut central = Vec::new();
+    for (name, data) in &entries {
+        let offset = zip.len() as u32;
+        let head = |sig: &[u8], central: bool| {
+            let mut h = sig.to_vec();
+            if central {
+                h.extend(20u16.to_le_bytes()); // made by
+            }
+            h.extend(20u16.to_le_bytes()); // version needed
+            h.extend(0u16.to_le_bytes()); // flags
+            h.extend(0u16.to_le_bytes()); // stored
+            h.extend([0u8; 4]); // time, date
+            h.extend(0u32.to_le_bytes()); // crc (not checked by ragl)
+            h.extend((data.len() as u32).to_le_bytes());
+            h.extend((data.len() as u32).to_le_bytes());
+            h.extend((name.len() as u16).to_le_bytes());
+            h.extend(0u16.to_le_bytes()); // extra
+            if central {
+                h.extend([0u8; 6]); // comment, disk, internal attributes
+                h.extend(0u32.to_le_bytes()); // external attributes
+                h.extend(offset.to_le_bytes());
+            }
+            h.extend(name.as_bytes());
+            h
+        };
+        zip.extend(head(b"PK\x03\x04", false));
+        zip.extend(data);
+        central.extend(head(b"PK\x01\x02", true));
+    }
+    let cd = zip.len() as u32;
+    zip.extend(&central);
+    zip.extend(b"PK\x05\x06");
+    zip.extend([0u8; 4]);
+    zip.extend((entries.len() as u16).to_le_bytes());
+    zip.extend((entries.len() as u16).to_le_bytes());
+    zip.extend((central.len() as u32).to_le_bytes());
+    zip.extend(cd.to_le_bytes());
+    zip.extend(0u16.to_le_bytes());
+    std::fs::write(path, zip).expect("write pytorch_model.bin");
+}

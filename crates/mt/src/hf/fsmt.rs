@@ -31,7 +31,6 @@ use crate::vocab::bpe::Bpe;
 use crate::vocab::{FsmtVocab, Specials, Vocab};
 use crate::{Error, Result};
 
-const WEIGHTS: &str = "model.safetensors";
 const FILES: [&str; 3] = ["vocab-src.json", "vocab-tgt.json", "merges.txt"];
 
 /// What `config.json` says, checked against what this loader implements.
@@ -254,10 +253,7 @@ fn load_weights<B: Backend>(
 /// Loads an FSMT checkpoint directory.
 pub fn load<B: Backend>(dir: &Path, device: &B::Device) -> Result<MtModel<B>> {
     let cfg = read_config(dir)?;
-    let weights = dir.join(WEIGHTS);
-    if !weights.is_file() {
-        return Err(no_weights(dir, "FSMTForConditionalGeneration"));
-    }
+    let weights = ragl_model::weights::weights_file(dir).ok_or_else(|| no_weights(dir))?;
     let mut specials = cfg.model.specials;
     let vocab = read_vocab(dir, &cfg, &mut specials)?;
     let mut config = cfg.model.clone();

@@ -30,8 +30,6 @@ use crate::model::{ModelConfig, Positions, Seq2Seq};
 use crate::vocab::{MarianVocab, Specials, Vocab};
 use crate::{Error, Result};
 
-const WEIGHTS: &str = "model.safetensors";
-
 /// What `config.json` says, checked against what this loader implements.
 #[derive(Debug, Clone)]
 pub struct MarianConfig {
@@ -230,10 +228,7 @@ fn load_weights<B: Backend>(
 /// Loads a Marian checkpoint directory.
 pub fn load<B: Backend>(dir: &Path, device: &B::Device) -> Result<MtModel<B>> {
     let cfg = read_config(dir)?;
-    let weights = dir.join(WEIGHTS);
-    if !weights.is_file() {
-        return Err(no_weights(dir, "MarianMTModel"));
-    }
+    let weights = ragl_model::weights::weights_file(dir).ok_or_else(|| no_weights(dir))?;
     let mut specials = cfg.model.specials;
     let vocab = read_vocab(dir, &mut specials, cfg.model.vocab_size)?;
     let mut config = cfg.model.clone();

@@ -299,15 +299,10 @@ pub(crate) fn fingerprint(weights_sha: &str, dir: &Path, files: &[&str]) -> Resu
     Ok(hex::encode(&h.finalize()[..16]))
 }
 
-/// The one-line hint for a directory with `pytorch_model.bin` but no safetensors.
-pub(crate) fn no_weights(dir: &Path, class: &str) -> Error {
-    let hint = if dir.join("pytorch_model.bin").is_file() {
-        format!(
-            " (it has pytorch_model.bin, which ragl does not read: re-save it once with \
-             `{class}.from_pretrained(DIR).save_pretrained(DIR, safe_serialization=True)`)"
-        )
-    } else {
-        String::new()
-    };
-    artifact(dir, format!("no model.safetensors{hint}"))
+/// A checkpoint directory without weights.
+pub(crate) fn no_weights(dir: &Path) -> Error {
+    artifact(
+        dir,
+        "no model.safetensors or pytorch_model.bin (a sharded checkpoint? ragl reads one file)",
+    )
 }
