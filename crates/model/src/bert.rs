@@ -61,15 +61,23 @@ fn default_init_range() -> f64 {
 }
 
 impl BertConfig {
+    /// Whether the feed-forward GELU is the tanh approximation (`gelu_new`, REALM's).
+    pub fn gelu_tanh(&self) -> bool {
+        self.hidden_act != "gelu"
+    }
+
     /// Checks that this is a BERT the modules here implement; the message says what is not.
     pub fn validate(&self) -> Result<(), String> {
         let mt = self.model_type.as_deref().unwrap_or("bert");
         if mt != "bert" {
             return Err(format!("model_type is {mt:?}, not \"bert\""));
         }
-        if self.hidden_act != "gelu" {
+        if !matches!(
+            self.hidden_act.as_str(),
+            "gelu" | "gelu_new" | "gelu_pytorch_tanh"
+        ) {
             return Err(format!(
-                "hidden_act {:?} is not supported (only exact \"gelu\")",
+                "hidden_act {:?} is not supported (\"gelu\", or the tanh form \"gelu_new\")",
                 self.hidden_act
             ));
         }
@@ -127,6 +135,7 @@ impl BertConfig {
                 output_norm: layer_norm(d, eps, device),
                 n_heads: self.num_attention_heads,
                 eps,
+                gelu_tanh: self.gelu_tanh(),
             })
             .collect();
         let bert = Bert {
@@ -138,6 +147,7 @@ impl BertConfig {
             dense: lin(d, d),
             layer_norm: layer_norm(d, eps, device),
             bias: Param::from_tensor(Tensor::zeros([self.vocab_size], device)),
+            gelu_tanh: self.gelu_tanh(),
         };
         (bert, mlm)
     }
@@ -191,6 +201,8 @@ pub struct BertLayer<B: Backend> {
     pub n_heads: usize,
     /// The LayerNorms' epsilon (burn keeps its own private; the CPU path needs it).
     pub eps: f64,
+    /// GELU's tanh approximation (`gelu_new`) instead of the exact one.
+    pub gelu_tanh: bool,
 }
 
 impl<B: Backend> BertLayer<B> {
@@ -207,6 +219,7 @@ impl<B: Backend> BertLayer<B> {
             output_norm: &self.output_norm,
             eps: self.eps,
             n_heads: self.n_heads,
+            gelu_tanh: self.gelu_tanh,
         }
     }
 
@@ -231,7 +244,7 @@ impl<B: Backend> BertLayer<B> {
         let a = self
             .attention_norm
             .forward(x + self.attention_output.forward(ctx));
-        let i = gelu(self.intermediate.forward(a.clone()));
+        let i = activation(self.intermediate.forward(a.clone()), self.gelu_tanh);
         self.output_norm
             .forward(a + self.output.forward(i))
             .reshape([b, s, d])
@@ -305,13 +318,26 @@ pub struct MlmHead<B: Backend> {
     pub dense: Linear<B>,
     pub layer_norm: LayerNorm<B>,
     pub bias: Param<Tensor<B, 1>>,
+    pub gelu_tanh: bool,
+}
+
+/// GELU, exact (erf) or in its tanh form (`gelu_new`: `½x(1 + tanh(√(2/π)(x + 0.044715x³)))`).
+pub fn activation<B: Backend, const D: usize>(x: Tensor<B, D>, tanh: bool) -> Tensor<B, D> {
+    if !tanh {
+        return gelu(x);
+    }
+    let c = (2.0 / std::f64::consts::PI).sqrt();
+    let inner = (x.clone() + x.clone().powf_scalar(3.0) * 0.044715) * c;
+    x * (inner.tanh() + 1.0) * 0.5
 }
 
 impl<B: Backend> MlmHead<B> {
     /// Vocabulary logits for hidden states `[n, hidden]` (project only the positions you
     /// need: the 30k-way projection dominates an MLM step).
     pub fn logits(&self, bert: &Bert<B>, hidden: Tensor<B, 2>) -> Tensor<B, 2> {
-        let t = self.layer_norm.forward(gelu(self.dense.forward(hidden)));
+        let t = self
+            .layer_norm
+            .forward(activation(self.dense.forward(hidden), self.gelu_tanh));
         let w = bert.embeddings.word_embeddings.weight.val();
         t.matmul(w.transpose()) + self.bias.val().unsqueeze_dim(0)
     }
@@ -356,10 +382,21 @@ mod cpu_path {
     /// sequence, and a sequence with no padding.
     #[test]
     fn cpu_path_equals_burns_ops() {
+        cpu_path_equals_burns_ops_with("gelu");
+    }
+
+    /// The same with REALM's tanh GELU (`gelu_new`).
+    #[test]
+    fn cpu_path_equals_burns_ops_with_tanh_gelu() {
+        cpu_path_equals_burns_ops_with("gelu_new");
+    }
+
+    fn cpu_path_equals_burns_ops_with(act: &str) {
         type A = Autodiff<Flex>;
         let device = Default::default();
         A::seed(&device, 7);
         let mut cfg = BertConfig::tiny(50);
+        cfg.hidden_act = act.into();
         cfg.hidden_size = 48;
         cfg.num_attention_heads = 4;
         cfg.intermediate_size = 96;

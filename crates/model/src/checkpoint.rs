@@ -85,44 +85,60 @@ pub fn load<B: Backend>(dir: &Path, device: &B::Device) -> Result<Checkpoint<B>>
         file: "model.safetensors or pytorch_model.bin",
     })?;
     let (mut w, fingerprint) = Weights::open(&path, &["bert."], &["embeddings.position_ids"])?;
+    let (bert, mlm) = bert_from_weights(&mut w, &config, device)?;
+    let unused = w.finish()?;
+    Ok(Checkpoint {
+        config,
+        bert,
+        mlm,
+        report: LoadReport {
+            unused,
+            fingerprint,
+        },
+    })
+}
+
+/// Builds a BERT (its pooler and MLM head when the weights have them) from weights named as
+/// `BertModel`'s are (any architecture prefix already removed).
+pub fn bert_from_weights<B: Backend>(
+    w: &mut Weights,
+    config: &BertConfig,
+    device: &B::Device,
+) -> Result<(Bert<B>, Option<MlmHead<B>>)> {
+    let path = w.path.clone();
     let c = &config;
     let (d, ff, eps) = (c.hidden_size, c.intermediate_size, c.layer_norm_eps);
     let embeddings = BertEmbeddings {
-        word_embeddings: embedding(&mut w, EMB[0], c.vocab_size, d, device)?,
-        position_embeddings: embedding(&mut w, EMB[1], c.max_position_embeddings, d, device)?,
-        token_type_embeddings: embedding(&mut w, EMB[2], c.type_vocab_size, d, device)?,
-        layer_norm: norm(&mut w, EMB[3], d, eps, device)?,
+        word_embeddings: embedding(w, EMB[0], c.vocab_size, d, device)?,
+        position_embeddings: embedding(w, EMB[1], c.max_position_embeddings, d, device)?,
+        token_type_embeddings: embedding(w, EMB[2], c.type_vocab_size, d, device)?,
+        layer_norm: norm(w, EMB[3], d, eps, device)?,
     };
     let mut layers = Vec::with_capacity(c.num_hidden_layers);
     for i in 0..c.num_hidden_layers {
         let p = format!("encoder.layer.{i}");
         layers.push(BertLayer {
-            query: linear(&mut w, &format!("{p}.{}", LAYER[0]), d, d, device)?,
-            key: linear(&mut w, &format!("{p}.{}", LAYER[1]), d, d, device)?,
-            value: linear(&mut w, &format!("{p}.{}", LAYER[2]), d, d, device)?,
-            attention_output: linear(&mut w, &format!("{p}.{}", LAYER[3]), d, d, device)?,
-            attention_norm: norm(&mut w, &format!("{p}.{}", LAYER[4]), d, eps, device)?,
-            intermediate: linear(&mut w, &format!("{p}.{}", LAYER[5]), d, ff, device)?,
-            output: linear(&mut w, &format!("{p}.{}", LAYER[6]), ff, d, device)?,
-            output_norm: norm(&mut w, &format!("{p}.{}", LAYER[7]), d, eps, device)?,
+            query: linear(w, &format!("{p}.{}", LAYER[0]), d, d, device)?,
+            key: linear(w, &format!("{p}.{}", LAYER[1]), d, d, device)?,
+            value: linear(w, &format!("{p}.{}", LAYER[2]), d, d, device)?,
+            attention_output: linear(w, &format!("{p}.{}", LAYER[3]), d, d, device)?,
+            attention_norm: norm(w, &format!("{p}.{}", LAYER[4]), d, eps, device)?,
+            intermediate: linear(w, &format!("{p}.{}", LAYER[5]), d, ff, device)?,
+            output: linear(w, &format!("{p}.{}", LAYER[6]), ff, d, device)?,
+            output_norm: norm(w, &format!("{p}.{}", LAYER[7]), d, eps, device)?,
             n_heads: c.num_attention_heads,
             eps,
+            gelu_tanh: c.gelu_tanh(),
         });
     }
     let pooler = if w.has_prefix("pooler.") {
-        Some(linear(&mut w, "pooler.dense", d, d, device)?)
+        Some(linear(w, "pooler.dense", d, d, device)?)
     } else {
         None
     };
     let mlm = if w.has_prefix("cls.predictions.") {
-        let dense = linear(&mut w, "cls.predictions.transform.dense", d, d, device)?;
-        let ln = norm(
-            &mut w,
-            "cls.predictions.transform.LayerNorm",
-            d,
-            eps,
-            device,
-        )?;
+        let dense = linear(w, "cls.predictions.transform.dense", d, d, device)?;
+        let ln = norm(w, "cls.predictions.transform.LayerNorm", d, eps, device)?;
         let bias = w.take("cls.predictions.bias", &[c.vocab_size])?;
         // A stored decoder must be the tied word embeddings (all HF BERT MLMs tie them).
         if let Some((_, dec)) = w.tensors.get("cls.predictions.decoder.weight") {
@@ -142,24 +158,19 @@ pub fn load<B: Backend>(dir: &Path, device: &B::Device) -> Result<Checkpoint<B>>
             dense,
             layer_norm: ln,
             bias: Param::from_tensor(tensor1(bias, device)),
+            gelu_tanh: c.gelu_tanh(),
         })
     } else {
         None
     };
-    let unused = w.finish()?;
-    Ok(Checkpoint {
-        config,
-        bert: Bert {
+    Ok((
+        Bert {
             embeddings,
             layers,
             pooler,
         },
         mlm,
-        report: LoadReport {
-            unused,
-            fingerprint,
-        },
-    })
+    ))
 }
 
 /// A tensor's shape and f32 values on the host, of any rank.

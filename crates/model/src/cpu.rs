@@ -37,6 +37,7 @@ pub(crate) struct LayerParams<'a, B: Backend> {
     /// Both norms' epsilon (burn keeps a LayerNorm's own private).
     pub eps: f64,
     pub n_heads: usize,
+    pub gelu_tanh: bool,
 }
 
 /// Runs `layers` over `x` (`[b, s, d]`) with `pad` (`[b, s]`, `true` = padding key) when
@@ -140,6 +141,7 @@ struct LayerWeights {
     inter: Dense,
     down: Dense,
     norm2: Norm,
+    gelu_tanh: bool,
 }
 
 impl LayerWeights {
@@ -160,6 +162,7 @@ impl LayerWeights {
             d,
             ff,
             heads: l.n_heads,
+            gelu_tanh: l.gelu_tanh,
             q: Dense::of(l.query)?,
             k: Dense::of(l.key)?,
             v: Dense::of(l.value)?,
@@ -205,7 +208,11 @@ fn layer_forward(
     // inter = GELU(h·Wi + bi)
     sc.inter.resize(m * ff, 0.0);
     dense_into(&mut sc.inter, ff, h, m, d, &w.inter, false);
-    sc.inter.par_chunks_mut(ff * 64).for_each(simd::gelu);
+    if w.gelu_tanh {
+        sc.inter.par_chunks_mut(ff * 64).for_each(simd::gelu_tanh);
+    } else {
+        sc.inter.par_chunks_mut(ff * 64).for_each(simd::gelu);
+    }
     // h = LayerNorm(h + inter·Wd + bd)
     dense_into(h, d, &sc.inter, m, ff, &w.down, true);
     layer_norm_rows(h, &w.norm2);
@@ -456,6 +463,20 @@ mod simd {
         }
     }
     dispatch!(gelu, gelu_impl, (v: &mut [f32]));
+
+    /// `gelu_new`: `½x(1 + tanh(u))`, `u = √(2/π)(x + 0.044715x³)`, with
+    /// `tanh(u) = sign(u)(1 − e^{−2|u|})/(1 + e^{−2|u|})` on [`exp_neg`].
+    #[inline(always)]
+    fn gelu_tanh_impl<const FMA: bool>(v: &mut [f32]) {
+        const C: f32 = 0.797_884_6;
+        for x in v.iter_mut() {
+            let u = C * madd::<FMA>(0.044_715 * *x * *x, *x, *x);
+            let e = exp_neg::<FMA>(-2.0 * u.abs());
+            let t = ((1.0 - e) / (1.0 + e)).copysign(u);
+            *x = 0.5 * *x * (1.0 + t);
+        }
+    }
+    dispatch!(gelu_tanh, gelu_tanh_impl, (v: &mut [f32]));
 
     #[inline(always)]
     fn sum<const FMA: bool>(v: &[f32]) -> f32 {

@@ -23,6 +23,7 @@ mod cpu;
 pub mod encode;
 pub mod hub;
 pub mod parallel;
+pub mod realm;
 pub mod sentencepiece;
 pub mod tokenizer;
 pub mod torch;

@@ -130,6 +130,14 @@ impl TextTokenizer {
             .collect())
     }
 
+    /// Text of `ids` as transformers' fast tokenizer decodes it (`##` pieces joined, spaces
+    /// before punctuation cleaned up), special tokens dropped when `skip_special`.
+    pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String> {
+        self.tok
+            .decode(ids, skip_special)
+            .map_err(|e| err(&self.path, e))
+    }
+
     pub fn vocab_size(&self) -> usize {
         self.tok.get_vocab_size(true)
     }
@@ -165,6 +173,18 @@ fn wordpiece_from_vocab(dir: &Path, vocab: &Path) -> Result<Tokenizer> {
     let (cls, sep) = (id("[CLS]")?, id("[SEP]")?);
     tok.with_normalizer(Some(BertNormalizer::new(true, true, None, lowercase)));
     tok.with_pre_tokenizer(Some(BertPreTokenizer));
+    // As transformers' BertTokenizerFast: the specials are special (decoding can skip them,
+    // and their literal text is the token), and `##` pieces join when decoding.
+    let specials: Vec<tokenizers::AddedToken> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        .iter()
+        .filter(|t| tok.token_to_id(t).is_some())
+        .map(|t| tokenizers::AddedToken::from(*t, true))
+        .collect();
+    tok.add_special_tokens(&specials);
+    tok.with_decoder(Some(tokenizers::decoders::wordpiece::WordPiece::new(
+        "##".into(),
+        true,
+    )));
     tok.with_post_processor(Some(BertProcessing::new(
         ("[SEP]".into(), sep),
         ("[CLS]".into(), cls),

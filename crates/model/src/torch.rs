@@ -350,6 +350,21 @@ impl TorchFile {
         })
     }
 
+    /// The whole memory-mapped file.
+    pub fn map(&self) -> &[u8] {
+        &self.map
+    }
+
+    /// Where a contiguous tensor's bytes lie in [`TorchFile::map`].
+    pub fn range(&self, t: &TensorRef) -> Option<Range<usize>> {
+        if !t.contiguous() {
+            return None;
+        }
+        let s = t.dtype.size();
+        let start = t.storage.start + t.offset * s;
+        Some(start..start + t.numel() * s)
+    }
+
     /// The raw little-endian bytes of a contiguous tensor (what a memory-mapped consumer,
     /// such as an index import, reads in place); `None` for a strided view.
     pub fn bytes(&self, t: &TensorRef) -> Option<&[u8]> {

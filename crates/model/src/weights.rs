@@ -61,11 +61,6 @@ impl Weights {
     /// Reads `path`; names lose the first of `strip` they start with; `skip` names buffers
     /// that are not weights. Returns the weights and the file's SHA-256.
     pub fn open(path: &Path, strip: &[&str], skip: &[&str]) -> Result<(Self, String)> {
-        let bytes = std::fs::read(path).map_err(|e| ragl_core::Error::io(path, e))?;
-        let fingerprint = {
-            use sha2::Digest;
-            hex::encode(sha2::Sha256::digest(&bytes))
-        };
         let key = |name: &str| {
             strip
                 .iter()
@@ -74,8 +69,17 @@ impl Weights {
                 .to_owned()
         };
         let mut tensors = BTreeMap::new();
-        if crate::torch::is_zip(&bytes) {
-            drop(bytes);
+        let mut head = [0u8; 4];
+        {
+            use std::io::Read;
+            let mut f = std::fs::File::open(path).map_err(|e| ragl_core::Error::io(path, e))?;
+            // A file shorter than 4 bytes is neither format; the safetensors reader says so.
+            let _ = f.read_exact(&mut head);
+        }
+        if crate::torch::is_zip(&head) {
+            // Memory-mapped and hashed as a stream: a REALM open-QA file is 7 GB, most of
+            // it block embeddings the caller skips.
+            let fingerprint = ragl_core::manifest::sha256_file(path)?;
             let t = crate::torch::TorchFile::open(path)?;
             for (name, r) in &t.tensors {
                 let k = key(name);
@@ -94,6 +98,11 @@ impl Weights {
                 fingerprint,
             ));
         }
+        let bytes = std::fs::read(path).map_err(|e| ragl_core::Error::io(path, e))?;
+        let fingerprint = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(&bytes))
+        };
         let st = SafeTensors::deserialize(&bytes).map_err(|e| Error::Weights {
             path: path.to_path_buf(),
             message: format!("not a safetensors file: {e}"),
@@ -115,6 +124,35 @@ impl Weights {
             },
             fingerprint,
         ))
+    }
+
+    /// Moves the tensors named `prefix…` into weights of their own, named without it (one
+    /// file holding several models: REALM's open-QA checkpoint has an `embedder.` and a
+    /// `reader.`).
+    pub fn split(&mut self, prefix: &str) -> Weights {
+        let names: Vec<String> = self
+            .tensors
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect();
+        let mut tensors = BTreeMap::new();
+        for n in names {
+            let t = self.tensors.remove(&n).expect("listed");
+            tensors.insert(n[prefix.len()..].to_string(), t);
+        }
+        Weights {
+            path: self.path.clone(),
+            tensors,
+            used: BTreeSet::new(),
+            missing: Vec::new(),
+        }
+    }
+
+    /// Renames `prefix…` tensors to drop the prefix (`realm.embeddings…` → `embeddings…`).
+    pub fn strip(&mut self, prefix: &str) {
+        let moved = self.split(prefix);
+        self.tensors.extend(moved.tensors);
     }
 
     pub fn has_prefix(&self, prefix: &str) -> bool {

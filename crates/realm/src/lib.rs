@@ -12,6 +12,7 @@
 pub mod ict;
 pub mod openqa;
 pub mod pretrain;
+pub mod released;
 
 /// The learning rate at `step` (1-based) of BERT's schedule: linear warm-up over `warmup`
 /// steps to `peak`, then linear decay to 0 at `total`.

@@ -37,21 +37,25 @@ pub struct FinetuneArgs {
 
 #[derive(clap::Args)]
 pub struct PredictArgs {
-    /// A QA model directory (`RUN/best` of `ragl finetune-qa`).
+    /// A QA model directory (`RUN/best` of `ragl finetune-qa`), or a released REALM open-QA
+    /// checkpoint (`google/realm-orqa-nq-openqa`: a directory or a model id in the local
+    /// Hugging Face cache, with its `block_records.npy`), which answers as transformers'
+    /// `RealmForOpenQA` does.
     #[arg(long)]
     checkpoint: PathBuf,
     /// The dense index (default: the one the model was trained against).
     #[arg(long)]
     index: Option<PathBuf>,
-    /// Passages JSONL of the index.
+    /// Passages JSONL of the index (not for a REALM checkpoint, which brings its blocks).
     #[arg(long)]
-    passages: PathBuf,
+    passages: Option<PathBuf>,
     /// Questions in any gold format `ragl eval qa` reads; `-` (the default) is standard input.
     #[arg(short = 'i', long, default_value = "-")]
     questions: PathBuf,
-    /// Passages retrieved and read per question (0: closed-book, the question alone).
-    #[arg(long, default_value_t = 4)]
-    k: usize,
+    /// Passages retrieved and read per question (0: closed-book, the question alone);
+    /// default 4, or a REALM checkpoint's `reader_beam_size`.
+    #[arg(long)]
+    k: Option<usize>,
     /// Questions per forward pass.
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
@@ -119,11 +123,21 @@ fn run_finetune<B: Backend>(a: &FinetuneArgs, device: B::Device) -> Result<()> {
 }
 
 fn run_predict<B: Backend>(a: &PredictArgs, device: B::Device) -> Result<()> {
+    let dir = ragl_model::hub::resolve(&a.checkpoint)?;
+    if ragl_realm::released::is_released(&dir) {
+        return run_released::<B>(a, &dir, device);
+    }
+    let Some(passages_path) = &a.passages else {
+        crate::bad_input!(
+            "--passages is required with a ragl QA model (the index's passages JSONL)"
+        );
+    };
+    let k = a.k.unwrap_or(4);
     let l = openqa::load::<B>(&a.checkpoint, &device)
         .with_context(|| format!("loading {}", a.checkpoint.display()))?;
     let index_dir = a.index.clone().unwrap_or(l.meta.index.clone());
     let index = ragl_index::Index::open(&index_dir)?;
-    let passages = openqa::passages_by_row(&a.passages, &index)?;
+    let passages = openqa::passages_by_row(passages_path, &index)?;
     let input = ragl_core::read::Input::from_arg(&a.questions);
     let format = ragl_eval::qa_data::GoldFormat::detect(&input)?;
     let exs = ragl_eval::qa_data::read_gold(&input, format)?;
@@ -135,7 +149,7 @@ fn run_predict<B: Backend>(a: &PredictArgs, device: B::Device) -> Result<()> {
         ),
     );
     let t = Instant::now();
-    let preds = openqa::predict(&l, &index, &passages, &questions, a.k, a.batch_size, |n| {
+    let preds = openqa::predict(&l, &index, &passages, &questions, k, a.batch_size, |n| {
         bar.inc(n as u64)
     })?;
     let secs = t.elapsed().as_secs_f64();
@@ -153,10 +167,83 @@ fn run_predict<B: Backend>(a: &PredictArgs, device: B::Device) -> Result<()> {
     })?;
     let em = openqa::exact_match(&preds, &exs)?;
     eprintln!(
-        "{} questions in {secs:.1}s ({:.1} questions/s), k {}; EM {em:.2} → {}",
+        "{} questions in {secs:.1}s ({:.1} questions/s), k {k}; EM {em:.2} → {}",
         exs.len(),
         exs.len() as f64 / secs,
-        a.k,
+        a.output.display()
+    );
+    Ok(())
+}
+
+/// `predict-qa` with a released REALM open-QA checkpoint.
+fn run_released<B: Backend>(
+    a: &PredictArgs,
+    dir: &std::path::Path,
+    device: B::Device,
+) -> Result<()> {
+    if a.passages.is_some() || a.index.is_some() {
+        crate::bad_input!(
+            "--passages and --index do not apply to a REALM checkpoint: it reads its own block_emb and block_records.npy"
+        );
+    }
+    let t = Instant::now();
+    let mut m = ragl_realm::released::Released::<B>::open(dir, &device)
+        .with_context(|| format!("loading {}", dir.display()))?;
+    if let Some(k) = a.k {
+        if k == 0 {
+            crate::bad_input!("--k must be at least 1 for a REALM checkpoint");
+        }
+        m.k = k.min(m.blocks.rows);
+    }
+    let load_secs = t.elapsed().as_secs_f64();
+    let input = ragl_core::read::Input::from_arg(&a.questions);
+    let format = ragl_eval::qa_data::GoldFormat::detect(&input)?;
+    let exs = ragl_eval::qa_data::read_gold(&input, format)?;
+    let bar = crate::progress::bar(exs.len() as u64);
+    bar.set_style(crate::progress::style(
+        "{spinner} predict-qa [{elapsed_precise}] {wide_bar} {pos}/{len} questions  {rate}  ETA {eta}",
+    ));
+    let t = Instant::now();
+    let answers: Vec<ragl_realm::released::Answer> = {
+        use rayon::prelude::*;
+        exs.par_iter()
+            .map(|e| {
+                let r = m.answer(&e.question);
+                bar.inc(1);
+                r
+            })
+            .collect::<std::result::Result<_, _>>()?
+    };
+    let secs = t.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    crate::write_output(&a.output, |w| {
+        for (e, p) in exs.iter().zip(&answers) {
+            let row = serde_json::json!({
+                "id": e.id, "question": e.question, "prediction": p.text,
+                "block": p.block, "score": p.score,
+                "retrieved": p.retrieved.iter().map(|r| r.0).collect::<Vec<_>>(),
+                "retrieval_scores": p.retrieved.iter().map(|r| r.1).collect::<Vec<_>>(),
+            });
+            serde_json::to_writer(&mut *w, &row)?;
+            writeln!(w)?;
+        }
+        Ok(())
+    })?;
+    let preds: Vec<openqa::Prediction> = answers
+        .iter()
+        .map(|p| openqa::Prediction {
+            text: p.text.clone(),
+            passage: Some(p.block.to_string()),
+            score: p.score,
+        })
+        .collect();
+    let em = openqa::exact_match(&preds, &exs)?;
+    eprintln!(
+        "{} questions in {secs:.1}s ({:.1} questions/s; load {load_secs:.1}s), {} blocks, k {}; EM {em:.2} → {}",
+        exs.len(),
+        exs.len() as f64 / secs,
+        m.blocks.rows,
+        m.k,
         a.output.display()
     );
     Ok(())
