@@ -1,4 +1,4 @@
-# Usage: PYTHONPATH=/tmp/tf446 python scripts/reference/realm_build.py OUT_DIR [--data ../shared/data/qa/squad/dev-v1.1.json] [--vocab ../shared/models/all-minilm-l6-v2/vocab.txt] [--blocks 300] [--steps 300]
+# Usage: PYTHONPATH=/tmp/tf446 python scripts/reference/realm_build.py OUT_DIR [--data ../shared/data/qa/squad/dev-v1.1.json] [--vocab ../shared/models/all-minilm-l6-v2/vocab.txt] [--blocks 300] [--steps 300] [--questions Q.jsonl]
 """Builds a tiny, trained REALM open-QA checkpoint offline, laid out as google/realm-orqa-nq-openqa
 is (RealmForOpenQA weights with `block_emb` inside, `block_records.npy`, the tokenizer), plus
 the stand-alone embedder as google/realm-cc-news-pretrained-embedder is (`OUT_DIR/embedder`),
@@ -37,6 +37,7 @@ def main():
     ap.add_argument("--blocks", type=int, default=300)
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--questions", help="also write the questions about the blocks as NQ-open JSONL (for realm_parity.py)")
     a = ap.parse_args()
     random.seed(a.seed)
     torch.manual_seed(a.seed)
@@ -50,6 +51,10 @@ def main():
             for qa in p["qas"]:
                 qas.append((qa["question"], [x["text"] for x in qa["answers"]], len(paras)))
             paras.append(p["context"])
+    if a.questions:
+        with open(a.questions, "w", encoding="utf-8") as f:
+            for q, answers, _ in qas:
+                f.write(json.dumps({"question": q, "answer": answers}) + "\n")
     shutil.copy(a.vocab, os.path.join(a.out, "vocab.txt"))
     tok = RealmTokenizer(os.path.join(a.out, "vocab.txt"), do_lower_case=True)
     tok.save_pretrained(a.out)

@@ -449,6 +449,47 @@ pub fn build_from_npy(
     )
 }
 
+/// Builds a dense index of vectors already addressable in memory (`data`, `[rows, dim]`
+/// row-major, typically a memory map: REALM's `block_emb` inside its checkpoint). Rows are
+/// copied a chunk at a time, so the index files are written without a second copy of
+/// `data` in RAM.
+pub fn build_from_slice(
+    out: &Path,
+    data: &[f32],
+    ids: impl Iterator<Item = Result<String>>,
+    meta: IndexMeta,
+    model_fingerprint: Option<String>,
+    chunk_rows: usize,
+    threads: usize,
+    progress: impl FnMut(Stage, Progress) + Send,
+) -> Result<BuildSummary> {
+    let dim = meta.dim;
+    if dim == 0 || data.is_empty() || data.len() % dim != 0 {
+        return Err(Error::Mismatch(format!(
+            "{} values are not rows of {dim}",
+            data.len()
+        )));
+    }
+    let rows = data.len() / dim;
+    let spec = BuildSpec {
+        meta,
+        model_fingerprint,
+        chunk_rows,
+    };
+    let source = ids
+        .enumerate()
+        .map(|(i, id)| Ok((id?, data[i * dim..(i + 1) * dim].to_vec())));
+    build_dense(
+        out,
+        &spec,
+        source,
+        rows,
+        |rows: &[Vec<f32>], _| Ok(rows.concat()),
+        threads,
+        progress,
+    )
+}
+
 /// The ids of a `.npy` file's rows: its `.ids` sibling, checked to have one per row, or
 /// the row numbers.
 fn npy_ids(npy: &Path, rows: usize) -> Result<Box<dyn Iterator<Item = Result<String>>>> {

@@ -66,8 +66,6 @@ pub fn read_config(dir: &Path) -> Result<BertConfig> {
     Ok(config)
 }
 
-/// Loads a BERT checkpoint directory (`config.json` + `model.safetensors` or
-/// `pytorch_model.bin`).
 /// The fingerprint [`load`] would report for `dir` (SHA-256 of its weights file), without
 /// loading the model.
 pub fn fingerprint(dir: &Path) -> Result<String> {
@@ -78,7 +76,13 @@ pub fn fingerprint(dir: &Path) -> Result<String> {
     Ok(ragl_core::manifest::sha256_file(&path)?)
 }
 
+/// Loads a BERT checkpoint directory (`config.json` + `model.safetensors` or
+/// `pytorch_model.bin`). REALM's knowledge-augmented encoder (`model_type: realm`) loads here too, as the
+/// `BertForMaskedLM` it is.
 pub fn load<B: Backend>(dir: &Path, device: &B::Device) -> Result<Checkpoint<B>> {
+    if crate::realm::is_realm_dir(dir) {
+        return crate::realm::load_bert(dir, device);
+    }
     let config = read_config(dir)?;
     let path = crate::weights::weights_file(dir).ok_or_else(|| Error::MissingFile {
         dir: dir.to_path_buf(),

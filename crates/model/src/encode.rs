@@ -13,6 +13,7 @@ use ragl_core::read::Input;
 use rayon::prelude::*;
 
 use crate::bert::{Bert, BertInput};
+use crate::realm::RealmProjection;
 use crate::tokenizer::{Encoded, TextTokenizer};
 use crate::{Error, Result};
 use ragl_core::npy::NpyWriter;
@@ -121,22 +122,30 @@ pub fn embed_encoded<B: Backend>(
     let hidden = bert.forward(&input);
     let pooled = pool(hidden, input.pad_mask, pooling);
     if normalize {
-        // torch.nn.functional.normalize(p=2, dim=1, eps=1e-12)
-        let norm = pooled
-            .clone()
-            .powf_scalar(2.0)
-            .sum_dim(1)
-            .sqrt()
-            .clamp_min(1e-12);
-        pooled / norm
+        l2_normalize(pooled)
     } else {
         pooled
     }
 }
 
+/// `torch.nn.functional.normalize(p=2, dim=1, eps=1e-12)`
+fn l2_normalize<B: Backend>(v: Tensor<B, 2>) -> Tensor<B, 2> {
+    let norm = v
+        .clone()
+        .powf_scalar(2.0)
+        .sum_dim(1)
+        .sqrt()
+        .clamp_min(1e-12);
+    v / norm
+}
+
 /// A BERT with its tokenizer and pooling: texts in, vectors out.
 pub struct Encoder<B: Backend> {
     pub bert: Bert<B>,
+    /// A REALM embedder's projection: the BERT pooler's `[CLS]` vector →
+    /// `retriever_proj_size`, LayerNorm (`RealmEmbedder.projected_score`); `pooling` is
+    /// then `Cls`.
+    pub projection: Option<RealmProjection<B>>,
     pub tokenizer: TextTokenizer,
     pub pooling: Pooling,
     /// L2-normalise the pooled vectors (sentence-transformers' `Normalize` module).
@@ -164,6 +173,7 @@ impl<B: Backend> Encoder<B> {
     ) -> Self {
         Encoder {
             bert,
+            projection: None,
             tokenizer,
             pooling,
             normalize: false,
@@ -173,11 +183,24 @@ impl<B: Backend> Encoder<B> {
     }
 
     pub fn dim(&self) -> usize {
-        self.bert.hidden_size()
+        match &self.projection {
+            Some(p) => p.dim(),
+            None => self.bert.hidden_size(),
+        }
     }
 
     /// Pooled vectors of already tokenised texts, one forward pass.
     pub fn forward_pooled(&self, encs: &[&Encoded]) -> Tensor<B, 2> {
+        if let Some(p) = &self.projection {
+            let input = batch_input::<B>(encs, self.tokenizer.pad_id, &self.device);
+            let h = self.bert.forward(&input);
+            let pooled = self
+                .bert
+                .pooled(h)
+                .expect("a REALM embedder always has its pooler");
+            let v = p.forward(pooled);
+            return if self.normalize { l2_normalize(v) } else { v };
+        }
         embed_encoded(
             &self.bert,
             encs,
@@ -302,6 +325,9 @@ impl EncoderSpec {
         &self,
         device: &B::Device,
     ) -> Result<(Encoder<B>, crate::checkpoint::LoadReport)> {
+        if crate::realm::is_realm_dir(&self.model) {
+            return self.load_realm(device);
+        }
         let ckpt = crate::checkpoint::load::<B>(&self.model, device)?;
         if self.max_len < 2 || self.max_len > ckpt.config.max_position_embeddings {
             return Err(Error::Config {
@@ -317,6 +343,44 @@ impl EncoderSpec {
         let mut enc = Encoder::new(ckpt.bert, tok, self.pooling, device.clone());
         enc.normalize = self.normalize;
         Ok((enc, ckpt.report))
+    }
+}
+
+impl EncoderSpec {
+    /// A REALM checkpoint's embedder (stand-alone, a scorer's, or an open-QA system's
+    /// question tower) as an encoder: `[CLS]` through the pooler and the projection.
+    fn load_realm<B: Backend>(
+        &self,
+        device: &B::Device,
+    ) -> Result<(Encoder<B>, crate::checkpoint::LoadReport)> {
+        let config_error = |message: String| Error::Config {
+            path: self.model.join("config.json"),
+            line: 0,
+            message,
+        };
+        if self.pooling != Pooling::Cls {
+            return Err(config_error(
+                "a REALM embedder pools [CLS] through its pooler and projection: pooling must be cls".into(),
+            ));
+        }
+        let loaded = crate::realm::load_embedder::<B>(&self.model, device)?;
+        let max = loaded.config.bert.max_position_embeddings;
+        if self.max_len < 2 || self.max_len > max {
+            return Err(config_error(format!(
+                "max length {} is outside 2..={max} (max_position_embeddings)",
+                self.max_len
+            )));
+        }
+        let tok = TextTokenizer::from_dir(&self.model, self.max_len)?;
+        let e = loaded.embedder;
+        let mut enc = Encoder::new(e.bert, tok, Pooling::Cls, device.clone());
+        enc.projection = Some(e.projection);
+        enc.normalize = self.normalize;
+        let report = crate::checkpoint::LoadReport {
+            unused: Vec::new(),
+            fingerprint: loaded.fingerprint,
+        };
+        Ok((enc, report))
     }
 }
 

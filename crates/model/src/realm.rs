@@ -127,14 +127,32 @@ pub fn read_config(dir: &Path) -> Result<RealmConfig> {
     })
 }
 
-/// `RealmEmbedder`: texts → `retriever_proj_size`-d vectors.
+/// `RealmScorerProjection` without its unused MLM head: the pooled `[CLS]` state →
+/// `retriever_proj_size`, then a LayerNorm. Also what makes a REALM embedder a tower of
+/// [`crate::encode::Encoder`].
 #[derive(Module, Debug)]
-pub struct RealmEmbedder<B: Backend> {
-    pub bert: Bert<B>,
+pub struct RealmProjection<B: Backend> {
     /// `cls.dense`
     pub dense: Linear<B>,
     /// `cls.LayerNorm`
     pub norm: LayerNorm<B>,
+}
+
+impl<B: Backend> RealmProjection<B> {
+    pub fn forward(&self, pooled: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.norm.forward(self.dense.forward(pooled))
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dense.weight.dims()[1]
+    }
+}
+
+/// `RealmEmbedder`: texts → `retriever_proj_size`-d vectors.
+#[derive(Module, Debug)]
+pub struct RealmEmbedder<B: Backend> {
+    pub bert: Bert<B>,
+    pub projection: RealmProjection<B>,
 }
 
 impl<B: Backend> RealmEmbedder<B> {
@@ -145,7 +163,7 @@ impl<B: Backend> RealmEmbedder<B> {
             .bert
             .pooled(h)
             .expect("a REALM embedder always has its pooler");
-        self.norm.forward(self.dense.forward(pooled))
+        self.projection.forward(pooled)
     }
 }
 
@@ -253,8 +271,10 @@ fn embedder_from<B: Backend>(
     let (d, p) = (c.bert.hidden_size, c.retriever_proj_size);
     Ok(RealmEmbedder {
         bert,
-        dense: linear(w, "cls.dense", d, p, device)?,
-        norm: norm(w, "cls.LayerNorm", p, c.bert.layer_norm_eps, device)?,
+        projection: RealmProjection {
+            dense: linear(w, "cls.dense", d, p, device)?,
+            norm: norm(w, "cls.LayerNorm", p, c.bert.layer_norm_eps, device)?,
+        },
     })
 }
 
@@ -267,52 +287,58 @@ pub struct Loaded<B: Backend> {
     pub weights: PathBuf,
 }
 
-/// Loads the embedder of any REALM checkpoint that has one (`RealmEmbedder`, or the
-/// `embedder.` of `RealmForOpenQA`) and, for `RealmForOpenQA`, the reader. `block_emb` is
-/// left in the file.
+/// Loads the embedder of any REALM checkpoint that has one (`RealmEmbedder`; the
+/// `embedder.` of `RealmScorer` and `RealmForOpenQA`) and, for `RealmForOpenQA`, the
+/// reader. `block_emb` is left in the file.
 pub fn load<B: Backend>(dir: &Path, device: &B::Device) -> Result<Loaded<B>> {
+    load_parts(dir, device, true)
+}
+
+/// The embedder alone (a query or document tower): an open-QA checkpoint's reader is
+/// skipped, not loaded.
+pub fn load_embedder<B: Backend>(dir: &Path, device: &B::Device) -> Result<Loaded<B>> {
+    load_parts(dir, device, false)
+}
+
+const SKIP: [&str; 4] = [
+    "block_emb",
+    "realm.embeddings.position_ids",
+    "embedder.realm.embeddings.position_ids",
+    "reader.realm.embeddings.position_ids",
+];
+
+fn load_parts<B: Backend>(dir: &Path, device: &B::Device, with_reader: bool) -> Result<Loaded<B>> {
     let config = read_config(dir)?;
     let path = weights_path(dir)?;
-    let skip = [
-        "block_emb",
-        "realm.embeddings.position_ids",
-        "embedder.realm.embeddings.position_ids",
-        "reader.realm.embeddings.position_ids",
-    ];
-    let (mut w, fingerprint) = Weights::open(&path, &[], &skip)?;
-    let open_qa = w.has_prefix("embedder.") && w.has_prefix("reader.");
-    let (embedder, reader) = if open_qa {
+    let (mut w, fingerprint) = Weights::open(&path, &[], &SKIP)?;
+    let (embedder, reader) = if w.has_prefix("embedder.") {
         let mut e = w.split("embedder.");
         let embedder = embedder_from(&mut e, &config, device)?;
         finish(e, "embedder.")?;
-        let mut r = w.split("reader.");
-        r.strip("realm.");
-        r.split("cls.predictions.");
-        let (bert, _) = bert_from_weights(&mut r, &config.bert, device)?;
-        let (d, s) = (config.bert.hidden_size, config.span_hidden_size);
-        let reader = RealmReader {
-            bert,
-            intermediate: linear(&mut r, "qa_outputs.dense_intermediate", d, 2 * s, device)?,
-            output: linear(&mut r, "qa_outputs.dense_output", s, 1, device)?,
-            norm: norm(
-                &mut r,
-                "qa_outputs.layer_normalization",
-                s,
-                config.reader_layer_norm_eps,
-                device,
-            )?,
-            max_span_width: config.max_span_width,
+        let reader = if !w.has_prefix("reader.") {
+            None
+        } else if with_reader {
+            let mut r = w.split("reader.");
+            let reader = reader_from(&mut r, &config, device)?;
+            finish(r, "reader.")?;
+            Some(reader)
+        } else {
+            drop(w.split("reader."));
+            None
         };
-        finish(r, "reader.")?;
-        (embedder, Some(reader))
+        (embedder, reader)
     } else if w.has_prefix("realm.") && w.has_prefix("cls.dense") {
-        let embedder = embedder_from(&mut w, &config, device)?;
-        (embedder, None)
+        (embedder_from(&mut w, &config, device)?, None)
+    } else if w.has_prefix("realm.") && w.has_prefix("cls.predictions.") {
+        return Err(Error::Weights {
+            path: path.clone(),
+            message: "a RealmKnowledgeAugEncoder (REALM's pretraining reader: BERT and an MLM head) has no retriever embedder: use it where a reader goes (ragl pretrain model.reader, ragl finetune-qa model.reader)".into(),
+        });
     } else {
         return Err(Error::Weights {
             path: path.clone(),
             message: format!(
-                "a REALM checkpoint ragl cannot use ({}): it reads RealmEmbedder (realm.… + cls.dense) and RealmForOpenQA (embedder.… + reader.… + block_emb)",
+                "a REALM checkpoint ragl cannot use ({}): it reads RealmEmbedder (realm.… + cls.dense), RealmScorer (embedder.…), RealmKnowledgeAugEncoder (realm.… + cls.predictions) and RealmForOpenQA (embedder.… + reader.… + block_emb)",
                 config.architectures.join(", ")
             ),
         });
@@ -324,6 +350,66 @@ pub fn load<B: Backend>(dir: &Path, device: &B::Device) -> Result<Loaded<B>> {
         reader,
         fingerprint,
         weights: path,
+    })
+}
+
+fn reader_from<B: Backend>(
+    r: &mut Weights,
+    config: &RealmConfig,
+    device: &B::Device,
+) -> Result<RealmReader<B>> {
+    r.strip("realm.");
+    r.split("cls.predictions.");
+    let (bert, _) = bert_from_weights(r, &config.bert, device)?;
+    let (d, s) = (config.bert.hidden_size, config.span_hidden_size);
+    Ok(RealmReader {
+        bert,
+        intermediate: linear(r, "qa_outputs.dense_intermediate", d, 2 * s, device)?,
+        output: linear(r, "qa_outputs.dense_output", s, 1, device)?,
+        norm: norm(
+            r,
+            "qa_outputs.layer_normalization",
+            s,
+            config.reader_layer_norm_eps,
+            device,
+        )?,
+        max_span_width: config.max_span_width,
+    })
+}
+
+/// `RealmKnowledgeAugEncoder` (`realm-cc-news-pretrained-encoder`, REALM's pretraining
+/// reader: `realm.…` and the `cls.predictions` MLM head) as a BERT checkpoint, the form
+/// every ragl reader starts from. The other REALM layouts are retriever towers with a
+/// projection, which a BERT checkpoint cannot hold: refused with a message saying where
+/// they go.
+pub fn load_bert<B: Backend>(
+    dir: &Path,
+    device: &B::Device,
+) -> Result<crate::checkpoint::Checkpoint<B>> {
+    let config = read_config(dir)?;
+    let path = weights_path(dir)?;
+    let (mut w, fingerprint) = Weights::open(&path, &[], &SKIP)?;
+    if !(w.has_prefix("realm.") && w.has_prefix("cls.predictions.") && !w.has_prefix("cls.dense")) {
+        return Err(Error::Weights {
+            path,
+            message: format!(
+                "a REALM {} is a retriever (BERT + a projection to {}-d), not a BERT: use it with ragl embed, index build, retrieve or predict-qa; as a reader ragl takes REALM's knowledge-augmented encoder (realm-cc-news-pretrained-encoder)",
+                config.architectures.join(", "),
+                config.retriever_proj_size
+            ),
+        });
+    }
+    w.strip("realm.");
+    let (bert, mlm) = bert_from_weights(&mut w, &config.bert, device)?;
+    let unused = w.finish()?;
+    Ok(crate::checkpoint::Checkpoint {
+        config: config.bert,
+        bert,
+        mlm,
+        report: crate::checkpoint::LoadReport {
+            unused,
+            fingerprint,
+        },
     })
 }
 

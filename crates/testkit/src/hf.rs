@@ -98,7 +98,7 @@ pub fn read_tensor(path: &Path, name: &str) -> Vec<f32> {
 
 /// Writes `t` as `torch.save` does (PyTorch ≥ 1.6): a zip of stored entries holding
 /// `archive/data.pkl` (an `OrderedDict` of `_rebuild_tensor_v2` calls, pickle protocol 2)
-/// and one `archive/data/{i}` storage per tensor, f32 little-endian. `global` replaces the
+/// and one `archive/data/{i}` storage per tensor, f32 little-endian, each on 64 bytes. `global` replaces the
 /// state dict's class (`collections\nOrderedDict`), so that a test can plant another.
 pub fn write_torch_bin(path: &Path, t: &Tensors, global: &str) {
     let mut pkl: Vec<u8> = b"\x80\x02".to_vec();
@@ -152,6 +152,16 @@ pub fn write_torch_bin(path: &Path, t: &Tensors, global: &str) {
     let mut central = Vec::new();
     for (name, data) in &entries {
         let offset = zip.len() as u32;
+        // torch.save pads the local header's extra field ("FB") so that data starts on
+        // 64 bytes, which lets a reader map tensors in place.
+        let bare = zip.len() + 30 + name.len() + 4;
+        let extra: Vec<u8> = {
+            let pad = (64 - bare % 64) % 64;
+            let mut e = b"FB".to_vec();
+            e.extend((pad as u16).to_le_bytes());
+            e.extend(vec![b'Z'; pad]);
+            e
+        };
         let head = |sig: &[u8], central: bool| {
             let mut h = sig.to_vec();
             if central {
@@ -165,13 +175,15 @@ pub fn write_torch_bin(path: &Path, t: &Tensors, global: &str) {
             h.extend((data.len() as u32).to_le_bytes());
             h.extend((data.len() as u32).to_le_bytes());
             h.extend((name.len() as u16).to_le_bytes());
-            h.extend(0u16.to_le_bytes()); // extra
+            let extra: &[u8] = if central { &[] } else { &extra };
+            h.extend((extra.len() as u16).to_le_bytes());
             if central {
                 h.extend([0u8; 6]); // comment, disk, internal attributes
                 h.extend(0u32.to_le_bytes()); // external attributes
                 h.extend(offset.to_le_bytes());
             }
             h.extend(name.as_bytes());
+            h.extend(extra);
             h
         };
         zip.extend(head(b"PK\x03\x04", false));
@@ -188,4 +200,36 @@ pub fn write_torch_bin(path: &Path, t: &Tensors, global: &str) {
     zip.extend(cd.to_le_bytes());
     zip.extend(0u16.to_le_bytes());
     std::fs::write(path, zip).expect("write pytorch_model.bin");
+}
+
+/// Writes `items` as `numpy.save` writes a 1-D object array of `bytes` (REALM's
+/// `block_records.npy`): the `.npy` header, then the array's pickle (protocol 2).
+pub fn write_bytes_npy(path: &Path, items: &[&[u8]]) {
+    let header = format!(
+        "{{'descr': '|O', 'fortran_order': False, 'shape': ({},), }}",
+        items.len()
+    );
+    let mut h = header.into_bytes();
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(b' ');
+    }
+    h.push(b'\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((h.len() as u16).to_le_bytes());
+    out.extend(h);
+    out.extend(
+        b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85C\x01b\x87R",
+    );
+    out.extend(b"(K\x01");
+    out.extend(b"J");
+    out.extend((items.len() as i32).to_le_bytes());
+    out.extend(b"\x85cnumpy\ndtype\nX\x02\x00\x00\x00O8\x89\x88\x87R");
+    out.extend(b"(K\x03X\x01\x00\x00\x00|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK?tb\x89](");
+    for it in items {
+        out.push(b'B');
+        out.extend((it.len() as u32).to_le_bytes());
+        out.extend(*it);
+    }
+    out.extend(b"etb.");
+    std::fs::write(path, out).expect("write .npy");
 }

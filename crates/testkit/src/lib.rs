@@ -18,6 +18,7 @@
 
 pub mod hf;
 pub mod mt;
+pub mod realm;
 pub mod spm;
 
 use std::path::{Path, PathBuf};

@@ -204,16 +204,8 @@ fn run_released<B: Backend>(
         "{spinner} predict-qa [{elapsed_precise}] {wide_bar} {pos}/{len} questions  {rate}  ETA {eta}",
     ));
     let t = Instant::now();
-    let answers: Vec<ragl_realm::released::Answer> = {
-        use rayon::prelude::*;
-        exs.par_iter()
-            .map(|e| {
-                let r = m.answer(&e.question);
-                bar.inc(1);
-                r
-            })
-            .collect::<std::result::Result<_, _>>()?
-    };
+    let questions: Vec<&str> = exs.iter().map(|e| e.question.as_str()).collect();
+    let answers = m.answer_many(&questions, |n| bar.inc(n as u64))?;
     let secs = t.elapsed().as_secs_f64();
     bar.finish_and_clear();
     crate::write_output(&a.output, |w| {

@@ -32,6 +32,9 @@ pub enum IndexCommand {
     Info(InfoArgs),
     /// Recall@k of an HNSW index against exact search, and the score drift.
     Audit(AuditArgs),
+    /// A released REALM open-QA checkpoint's blocks (`block_emb`, `block_records.npy`) as
+    /// an index whose query tower is the checkpoint's embedder, and a passages file.
+    Import(ImportArgs),
 }
 
 /// Index kind and its settings.
@@ -228,7 +231,60 @@ pub fn run(c: IndexCommand) -> Result<()> {
         IndexCommand::Merge(a) => merge(a),
         IndexCommand::Info(a) => info(a),
         IndexCommand::Audit(a) => audit(a),
+        IndexCommand::Import(a) => import(a),
     }
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// A `RealmForOpenQA` checkpoint (realm-orqa-*-openqa): a directory or a hub id in the
+    /// local Hugging Face cache.
+    #[arg(long)]
+    realm: String,
+    /// Output index directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write the blocks as passages JSONL (`{"id","text"}`, id = row).
+    #[arg(long)]
+    passages: Option<PathBuf>,
+    #[command(flatten)]
+    kind: KindArgs,
+    /// Rows per resumable chunk while writing the index.
+    #[arg(long, default_value_t = 262_144)]
+    chunk_rows: usize,
+}
+
+fn import(a: ImportArgs) -> Result<()> {
+    let config = a.kind.config()?;
+    if matches!(config, IndexConfig::Bm25 { .. }) {
+        crate::bad_input!("REALM's blocks are imported as a dense index (exact or hnsw)");
+    }
+    if a.chunk_rows == 0 {
+        crate::bad_input!("--chunk-rows must be at least 1");
+    }
+    let dir = ragl_model::hub::resolve(&a.realm)?;
+    let t = Instant::now();
+    let spec = ragl_realm::released::import::ImportSpec {
+        dir: &dir,
+        out: &a.out,
+        passages: a.passages.as_deref(),
+        config,
+        chunk_rows: a.chunk_rows,
+        threads: a.kind.graph_threads(),
+    };
+    let done = ragl_realm::released::import::import(&spec, stage_bars())?;
+    eprintln!(
+        "imported {} blocks ({}-d) from {} in {:.1}s → {}{}",
+        done.rows,
+        done.dim,
+        dir.display(),
+        t.elapsed().as_secs_f64(),
+        a.out.display(),
+        done.passages
+            .map(|p| format!(", passages → {}", p.display()))
+            .unwrap_or_default()
+    );
+    Ok(())
 }
 
 fn bar(what: &str) -> ProgressBar {
