@@ -118,9 +118,30 @@ pub fn embed_encoded<B: Backend>(
     normalize: bool,
     device: &B::Device,
 ) -> Tensor<B, 2> {
+    embed_tower(bert, None, encs, pad_id, pooling, normalize, device)
+}
+
+/// [`embed_encoded`] for a tower that may carry REALM's projection: then the vector is
+/// the BERT pooler's `[CLS]` state projected and LayerNorm-ed (`RealmEmbedder`), and
+/// `pooling` is not consulted.
+pub fn embed_tower<B: Backend>(
+    bert: &Bert<B>,
+    projection: Option<&RealmProjection<B>>,
+    encs: &[&Encoded],
+    pad_id: u32,
+    pooling: Pooling,
+    normalize: bool,
+    device: &B::Device,
+) -> Tensor<B, 2> {
     let input = batch_input::<B>(encs, pad_id, device);
     let hidden = bert.forward(&input);
-    let pooled = pool(hidden, input.pad_mask, pooling);
+    let pooled = match projection {
+        Some(p) => p.forward(
+            bert.pooled(hidden)
+                .expect("a REALM embedder always has its pooler"),
+        ),
+        None => pool(hidden, input.pad_mask, pooling),
+    };
     if normalize {
         l2_normalize(pooled)
     } else {
@@ -191,18 +212,9 @@ impl<B: Backend> Encoder<B> {
 
     /// Pooled vectors of already tokenised texts, one forward pass.
     pub fn forward_pooled(&self, encs: &[&Encoded]) -> Tensor<B, 2> {
-        if let Some(p) = &self.projection {
-            let input = batch_input::<B>(encs, self.tokenizer.pad_id, &self.device);
-            let h = self.bert.forward(&input);
-            let pooled = self
-                .bert
-                .pooled(h)
-                .expect("a REALM embedder always has its pooler");
-            let v = p.forward(pooled);
-            return if self.normalize { l2_normalize(v) } else { v };
-        }
-        embed_encoded(
+        embed_tower(
             &self.bert,
+            self.projection.as_ref(),
             encs,
             self.tokenizer.pad_id,
             self.pooling,

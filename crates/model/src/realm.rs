@@ -139,6 +139,14 @@ pub struct RealmProjection<B: Backend> {
 }
 
 impl<B: Backend> RealmProjection<B> {
+    /// A fresh projection `d → proj` (a skeleton for loading a saved one into).
+    pub fn new(d: usize, proj: usize, eps: f64, device: &B::Device) -> Self {
+        RealmProjection {
+            dense: burn::nn::LinearConfig::new(d, proj).init(device),
+            norm: crate::bert::layer_norm(proj, eps, device),
+        }
+    }
+
     pub fn forward(&self, pooled: Tensor<B, 2>) -> Tensor<B, 2> {
         self.norm.forward(self.dense.forward(pooled))
     }
@@ -393,7 +401,7 @@ pub fn load_bert<B: Backend>(
         return Err(Error::Weights {
             path,
             message: format!(
-                "a REALM {} is a retriever (BERT + a projection to {}-d), not a BERT: use it with ragl embed, index build, retrieve or predict-qa; as a reader ragl takes REALM's knowledge-augmented encoder (realm-cc-news-pretrained-encoder)",
+                "a REALM {} is a retriever (BERT + a projection to {}-d), not a BERT: it goes where ragl takes an encoder (embed, index build, retrieve, predict-qa, finetune-qa's query tower), not a pretraining tower or a reader; as a reader ragl takes REALM's knowledge-augmented encoder (realm-cc-news-pretrained-encoder)",
                 config.architectures.join(", "),
                 config.retriever_proj_size
             ),

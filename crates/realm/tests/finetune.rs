@@ -320,3 +320,100 @@ patience = 0
         "{e}"
     );
 }
+
+/// The paper's fine-tuning start: the query tower from a REALM embedder (here the question
+/// tower of an open-QA checkpoint, over its own imported blocks), the reader from REALM's
+/// knowledge-augmented encoder (k = every block, so each question has its gold span and
+/// a gradient). The projection trains with the tower, and the saved model
+/// loads back with it.
+#[test]
+fn finetune_starts_from_realm_checkpoints() {
+    use ragl_testkit::realm::{Layout, write_realm};
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    write_realm(&p.join("orqa"), Layout::OpenQa, 3);
+    write_realm(&p.join("encoder"), Layout::Encoder, 4);
+    let spec = ragl_realm::released::import::ImportSpec {
+        dir: &p.join("orqa"),
+        out: &p.join("index"),
+        passages: Some(&p.join("blocks.jsonl")),
+        config: ragl_index::IndexConfig::Exact {
+            metric: ragl_index::Metric::Ip,
+        },
+        chunk_rows: 4,
+        threads: 1,
+    };
+    ragl_realm::released::import::import(&spec, |_, _| {}).unwrap();
+    let qa = [
+        ("who was king in 1066", "william"),
+        ("what flows through egypt", "nile"),
+        ("what is the capital of france", "paris"),
+    ];
+    let questions: String = qa
+        .iter()
+        .map(|(q, a)| serde_json::json!({"question": q, "answer": [a]}).to_string() + "\n")
+        .collect();
+    std::fs::write(p.join("q.jsonl"), &questions).unwrap();
+    let toml = format!(
+        r#"
+[data]
+train = "{p}/q.jsonl"
+dev = "{p}/q.jsonl"
+passages = "{p}/blocks.jsonl"
+index = "{p}/index"
+[model]
+reader = "{p}/encoder"
+k = 6
+[model.span]
+max_span = 3
+span_hidden = 8
+max_len = 32
+[train]
+lr = 1e-2
+warmup = 1
+batch_questions = 3
+epochs = 10
+max_steps = 6
+dev_every = 3
+patience = 0
+"#,
+        p = p.display()
+    );
+    std::fs::write(p.join("c.toml"), toml).unwrap();
+    let cfg = FinetuneConfig::from_toml(&p.join("c.toml")).unwrap();
+    let device = Default::default();
+    let start = openqa::init::<B>(
+        &cfg,
+        &ragl_index::Index::open(&p.join("index")).unwrap(),
+        &device,
+    )
+    .unwrap();
+    let proj = |m: &openqa::OpenQa<B>| -> Vec<f32> {
+        m.query_projection
+            .as_ref()
+            .expect("the REALM projection is part of the query tower")
+            .dense
+            .weight
+            .val()
+            .into_data()
+            .to_vec()
+            .unwrap()
+    };
+    let before = proj(&start.model);
+    let s = openqa::finetune::<Autodiff<B>>(&cfg, &p.join("run"), &device, 1, |_| {}).unwrap();
+    assert_eq!(s.steps, 6);
+    let best = openqa::load::<B>(&p.join("run/best"), &device).unwrap();
+    assert_eq!(best.meta.query_projection, Some(ragl_testkit::realm::PROJ));
+    let after = proj(&best.model);
+    assert!(
+        before.iter().zip(&after).any(|(a, b)| (a - b).abs() > 1e-6),
+        "the projection trained"
+    );
+    // Query vectors live in the blocks' 8-d space.
+    let enc = best
+        .query_tokenizer
+        .encode(&[("who was king in 1066".into(), None)])
+        .unwrap();
+    let q = best.model.embed_queries(&[&enc[0]], best.pooling);
+    assert_eq!(q.dims(), [1, ragl_testkit::realm::PROJ]);
+}

@@ -87,6 +87,7 @@ fn the_marginal_likelihood_trains_reader_and_query_tower() {
     let (query, _) = qcfg.init::<B>(false, &device);
     let mut model = OpenQa {
         query,
+        query_projection: None,
         reader: SpanReader::new(reader_bert, &cfg, &device),
     };
     let p = QueryPooling {

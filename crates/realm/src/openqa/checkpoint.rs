@@ -10,6 +10,7 @@ use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder as _};
 use burn::tensor::backend::AutodiffBackend;
 use ragl_model::bert::BertConfig;
 use ragl_model::encode::EncoderSpec;
+use ragl_model::realm::RealmProjection;
 use ragl_model::tokenizer::TextTokenizer;
 use ragl_reader::span::{SpanReader, SpanReaderConfig};
 use serde::{Deserialize, Serialize};
@@ -29,6 +30,9 @@ type Recorder = NamedMpkFileRecorder<FullPrecisionSettings>;
 pub struct QaModelMeta {
     pub query: EncoderSpec,
     pub query_config: BertConfig,
+    /// The width of the query tower's REALM projection, when it has one.
+    #[serde(default)]
+    pub query_projection: Option<usize>,
     /// The reader's BERT directory (its tokenizer is read from there).
     pub reader: PathBuf,
     pub reader_config: BertConfig,
@@ -72,18 +76,27 @@ pub fn init<B: Backend>(
                 .into(),
         ));
     }
-    let q = ragl_model::checkpoint::load::<B>(&spec.model, device)?;
+    // A REALM embedder brings its projection; any other tower is a BERT checkpoint.
+    let (q_bert, q_config, q_projection) = if ragl_model::realm::is_realm_dir(&spec.model) {
+        let l = ragl_model::realm::load_embedder::<B>(&spec.model, device)?;
+        (l.embedder.bert, l.config.bert, Some(l.embedder.projection))
+    } else {
+        let q = ragl_model::checkpoint::load::<B>(&spec.model, device)?;
+        (q.bert, q.config, None)
+    };
     let r = ragl_model::checkpoint::load::<B>(&cfg.model.reader, device)?;
     let meta = QaModelMeta {
         query: spec.clone(),
-        query_config: q.config.clone(),
+        query_config: q_config,
+        query_projection: q_projection.as_ref().map(|p| p.dim()),
         reader: std::fs::canonicalize(&cfg.model.reader).unwrap_or(cfg.model.reader.clone()),
         reader_config: r.config.clone(),
         span: cfg.model.span,
         index: index.dir.clone(),
     };
     let model = OpenQa {
-        query: q.bert,
+        query: q_bert,
+        query_projection: q_projection,
         reader: SpanReader::new(r.bert, &cfg.model.span, device),
     };
     finish_load(model, meta)
@@ -139,10 +152,17 @@ fn stage_model<B: Backend>(
 }
 
 fn skeleton<B: Backend>(meta: &QaModelMeta, device: &B::Device) -> OpenQa<B> {
-    let (query, _) = meta.query_config.init::<B>(false, device);
+    // REALM's projection reads the BERT pooler's output.
+    let (query, _) = meta
+        .query_config
+        .init::<B>(meta.query_projection.is_some(), device);
     let (reader, _) = meta.reader_config.init::<B>(false, device);
+    let c = &meta.query_config;
     OpenQa {
         query,
+        query_projection: meta
+            .query_projection
+            .map(|p| RealmProjection::new(c.hidden_size, p, c.layer_norm_eps, device)),
         reader: SpanReader::new(reader, &meta.span, device),
     }
 }

@@ -10,7 +10,8 @@
 
 use burn::prelude::*;
 use ragl_model::bert::Bert;
-use ragl_model::encode::{Pooling, embed_encoded};
+use ragl_model::encode::{Pooling, embed_tower};
+use ragl_model::realm::RealmProjection;
 use ragl_model::tokenizer::Encoded;
 use ragl_reader::span::{BestSpan, ReaderInput, SpanReader, best_span, marginal_nll};
 
@@ -19,6 +20,9 @@ use ragl_reader::span::{BestSpan, ReaderInput, SpanReader, best_span, marginal_n
 #[derive(Module, Debug)]
 pub struct OpenQa<B: Backend> {
     pub query: Bert<B>,
+    /// The query tower's projection when it starts from a REALM embedder
+    /// (`realm-cc-news-pretrained-embedder`, the paper's fine-tuning start), trained with it.
+    pub query_projection: Option<RealmProjection<B>>,
     pub reader: SpanReader<B>,
 }
 
@@ -49,8 +53,9 @@ impl<B: Backend> OpenQa<B> {
     /// Query vectors `[b, dim]` (with gradient when `B` is an autodiff backend).
     pub fn embed_queries(&self, queries: &[&Encoded], p: QueryPooling) -> Tensor<B, 2> {
         let device = self.reader.start.weight.device();
-        embed_encoded(
+        embed_tower(
             &self.query,
+            self.query_projection.as_ref(),
             queries,
             p.pad_id,
             p.pooling,
