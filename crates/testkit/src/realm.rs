@@ -24,7 +24,7 @@ pub const WORDS: &str = "the a of in was who what when where is river city king 
 pub const BLOCKS: [&str; 6] = [
     "paris is the capital of france",
     "the nile flows through egypt",
-    "rome was founded in the year 753",
+    "rome was founded in the year 1066",
     "william was king in 1066",
     "the river flows through the city",
     "who was born in paris in 1900",

@@ -240,7 +240,7 @@ pub struct ImportArgs {
     /// A `RealmForOpenQA` checkpoint (realm-orqa-*-openqa): a directory or a hub id in the
     /// local Hugging Face cache.
     #[arg(long)]
-    realm: String,
+    realm: PathBuf,
     /// Output index directory.
     #[arg(long)]
     out: PathBuf,
