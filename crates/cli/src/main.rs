@@ -64,6 +64,13 @@ enum Command {
     /// kNN-MT: build datastores from a translation model and decode with them.
     #[command(subcommand)]
     Knnmt(commands::knnmt::KnnmtCommand),
+    /// Language models (GPT-2 checkpoints and ragl's own): perplexity.
+    #[command(subcommand)]
+    Lm(commands::lm::LmCommand),
+    /// kNN-LM: datastores of a language model's context vectors over text, and perplexity
+    /// with them.
+    #[command(subcommand)]
+    Knnlm(commands::knnlm::KnnlmCommand),
     /// REALM pretraining: retrieval-marginalised masked LM with an asynchronously refreshed
     /// index.
     Pretrain(commands::pretrain::PretrainArgs),
@@ -162,6 +169,8 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Fuse(a) => commands::index::fuse(a),
         Command::Mt(c) => commands::mt::run(c),
         Command::Knnmt(c) => commands::knnmt::run(c),
+        Command::Lm(c) => commands::lm::run(c),
+        Command::Knnlm(c) => commands::knnlm::run(c),
         Command::Plot(a) => plot::run(a),
         Command::Qa(c) => commands::qa::run(c),
         Command::Pretrain(a) => commands::pretrain::run(a),
@@ -215,6 +224,7 @@ fn exit_code(e: &anyhow::Error) -> i32 {
             ragl_knn::Error,
             ragl_realm::Error,
             ragl_mt::Error,
+            ragl_lm::Error,
             ragl_eval::Error,
             ragl_mask::files::Error
         );

@@ -5,7 +5,8 @@
 //! over parallel text, searched by L2 through a ragl index (HNSW or exact); a [`combiner`]
 //! that turns the k nearest neighbours into `p_kNN(y) ∝ Σ_{i: v_i = y} exp(-d_i / T)` and
 //! mixes it with the model, `p = λ·p_kNN + (1-λ)·p_MT`. Variants (adaptive kNN-MT, kNN-LM)
-//! are new combiners, not forks. [`KnnHook`] plugs a datastore and a combiner into
+//! are new combiners, not forks. [`lm`] is kNN-LM: the same datastore keyed on a language
+//! model's context vectors over any text, and perplexity interpolated with `p_kNN`. [`KnnHook`] plugs a datastore and a combiner into
 //! `ragl_mt::beam`, searching the neighbours of all hypotheses of all sentences at once.
 //!
 //! ```no_run
@@ -21,6 +22,7 @@
 
 pub mod combiner;
 pub mod datastore;
+pub mod lm;
 pub mod sweep;
 
 use std::path::PathBuf;
@@ -37,6 +39,10 @@ pub enum Error {
     Index(#[from] ragl_index::Error),
     #[error(transparent)]
     Mt(#[from] ragl_mt::Error),
+    #[error(transparent)]
+    Lm(#[from] ragl_lm::Error),
+    #[error(transparent)]
+    Model(#[from] ragl_model::Error),
     #[error("{path}: {message}")]
     Datastore { path: PathBuf, message: String },
 }
@@ -47,6 +53,8 @@ impl Error {
             Error::Core(e) => e.is_bad_input(),
             Error::Index(e) => e.is_bad_input(),
             Error::Mt(e) => e.is_bad_input(),
+            Error::Lm(e) => e.is_bad_input(),
+            Error::Model(e) => e.is_bad_input(),
             Error::Datastore { .. } => true,
         }
     }

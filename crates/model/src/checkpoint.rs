@@ -12,7 +12,6 @@ use std::path::Path;
 use burn::module::Param;
 use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
-use safetensors::Dtype;
 
 use crate::bert::{
     Bert, BertConfig, BertEmbeddings, BertLayer, EMBEDDING_HF_NAMES as EMB,
@@ -56,12 +55,12 @@ pub fn read_config(dir: &Path) -> Result<BertConfig> {
     let config: BertConfig = serde_json::from_str(&text).map_err(|e| Error::Config {
         path: path.clone(),
         line: e.line(),
-        message: e.to_string(),
+        message: format!("not a BERT config: {e}"),
     })?;
-    config.validate().map_err(|message| Error::Config {
+    config.validate().map_err(|m| Error::Config {
         path,
         line: 0,
-        message,
+        message: format!("not a BERT config: {m}"),
     })?;
     Ok(config)
 }
@@ -248,30 +247,7 @@ pub fn save<B: Backend>(
         );
         out.insert("cls.predictions.bias".into(), host(h.bias.val()));
     }
-    let bytes_of = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-    let owned: Vec<(String, Vec<usize>, Vec<u8>)> = out
-        .into_iter()
-        .map(|(k, (s, v))| (k, s, bytes_of(&v)))
-        .collect();
-    let views = owned
-        .iter()
-        .map(|(k, s, b)| {
-            Ok((
-                k.clone(),
-                safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b)?,
-            ))
-        })
-        .collect::<std::result::Result<Vec<_>, safetensors::SafeTensorError>>()
-        .map_err(|e| Error::Weights {
-            path: dir.join(WEIGHTS_FILE),
-            message: e.to_string(),
-        })?;
-    let meta = std::collections::HashMap::from([("format".to_owned(), "pt".to_owned())]);
-    let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| Error::Weights {
-        path: dir.join(WEIGHTS_FILE),
-        message: e.to_string(),
-    })?;
-    ragl_core::atomic::write_bytes_atomic(&dir.join(WEIGHTS_FILE), &bytes)?;
+    crate::weights::write_safetensors(&dir.join(WEIGHTS_FILE), &out)?;
     let mut cfg = serde_json::to_value(config).expect("config serialises");
     cfg["architectures"] = serde_json::json!([if mlm.is_some() {
         "BertForMaskedLM"

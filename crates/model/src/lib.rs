@@ -21,6 +21,8 @@ pub mod bert;
 pub mod checkpoint;
 mod cpu;
 pub mod encode;
+pub mod gpt2;
+
 pub mod hub;
 pub mod parallel;
 pub mod realm;
@@ -39,7 +41,7 @@ pub enum Error {
     Core(#[from] ragl_core::Error),
     #[error("{}", missing_file(.dir, .file))]
     MissingFile { dir: PathBuf, file: &'static str },
-    #[error("{path}:{line}: not a BERT config: {message}")]
+    #[error("{path}:{line}: {message}")]
     Config {
         path: PathBuf,
         line: usize,

@@ -290,3 +290,33 @@ impl Weights {
         }
     }
 }
+
+/// Writes named f32 tensors as a `model.safetensors` file (metadata `format: pt`, as
+/// transformers writes it), atomically.
+pub fn write_safetensors(
+    path: &Path,
+    tensors: &BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+) -> Result<()> {
+    let owned: Vec<(&String, &Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(k, (s, v))| (k, s, v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+        .collect();
+    let bad = |e: safetensors::SafeTensorError| Error::Weights {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let views = owned
+        .iter()
+        .map(|(k, s, b)| {
+            Ok((
+                (*k).clone(),
+                safetensors::tensor::TensorView::new(Dtype::F32, s.to_vec(), b)?,
+            ))
+        })
+        .collect::<std::result::Result<Vec<_>, safetensors::SafeTensorError>>()
+        .map_err(bad)?;
+    let meta = std::collections::HashMap::from([("format".to_owned(), "pt".to_owned())]);
+    let bytes = safetensors::serialize(views, Some(meta)).map_err(bad)?;
+    ragl_core::atomic::write_bytes_atomic(path, &bytes)?;
+    Ok(())
+}
