@@ -7,6 +7,8 @@
 //! or one document per line, each after the model's BOS token (`<|endoftext|>`), which is not
 //! itself scored. [`score`] runs the model over windows and hands back, per scored token, its
 //! log-probability and, when asked, the state kNN-LM keys on ([`score::KeyPoint`]).
+//! [`train`] trains ragl's own GPT-2 from scratch on text (`ragl lm train`), [`bpe`] its
+//! byte-level tokenizer.
 //!
 //! ```no_run
 //! # fn main() -> ragl_lm::Result<()> {
@@ -21,6 +23,7 @@
 
 pub mod bpe;
 pub mod score;
+pub mod train;
 pub mod windows;
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -148,3 +148,41 @@ fn broken_directories_are_refused_with_one_clear_error() {
         "model.safetensors or pytorch_model.bin",
     );
 }
+
+/// Training runs the model on the autodiff backend: its forward pass must be the one
+/// inference runs (causal attention included).
+#[test]
+fn the_autodiff_forward_is_the_inference_forward() {
+    use burn::backend::Autodiff;
+    use burn::module::AutodiffModule;
+    let cfg = config(50);
+    let device = Default::default();
+    B::seed(&device, 4);
+    let m = cfg.init::<Autodiff<B>>(&device);
+    let ids: Vec<i64> = (0..12).map(|i| (i * 7 % 50) as i64).collect();
+    let run_ad = m
+        .forward(Tensor::from_data(
+            TensorData::new(ids.clone(), [1, 12]),
+            &device,
+        ))
+        .last
+        .into_data()
+        .to_vec::<f32>()
+        .unwrap();
+    let run_inf = m
+        .valid()
+        .forward(Tensor::from_data(TensorData::new(ids, [1, 12]), &device))
+        .last
+        .into_data()
+        .to_vec::<f32>()
+        .unwrap();
+    let diff = run_ad
+        .iter()
+        .zip(&run_inf)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        diff < 1e-4,
+        "autodiff and inference forward differ by {diff}"
+    );
+}

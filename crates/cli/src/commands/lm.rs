@@ -14,6 +14,24 @@ use crate::backend::DeviceSpec;
 pub enum LmCommand {
     /// Perplexity of a language model on a text (tokens, NLL, perplexity, tokens/s).
     Perplexity(PerplexityArgs),
+    /// Train a GPT-2 of ragl's own from scratch on text (BPE learned from it); resumes.
+    Train(TrainArgs),
+}
+
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// The run config (`configs/lm/*.toml`).
+    #[arg(long)]
+    config: PathBuf,
+    /// The run directory (created; an existing run resumes from its last checkpoint).
+    #[arg(long)]
+    run: PathBuf,
+    /// Stop after this many minutes (rerun the same command to continue).
+    #[arg(long)]
+    max_minutes: Option<f64>,
+    /// cpu, or cuda[:N] (a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: DeviceSpec,
 }
 
 /// The text to score and how it is cut into windows.
@@ -103,12 +121,77 @@ pub fn run(c: LmCommand) -> Result<()> {
         LmCommand::Perplexity(a) => {
             crate::backend::with_device!(a.device, B, device, perplexity::<B>(&a, device))
         }
+        LmCommand::Train(a) => crate::backend::with_device!(
+            a.device,
+            B,
+            device,
+            train::<burn::backend::Autodiff<B>>(&a, device)
+        ),
     }
+}
+
+fn train<B: burn::tensor::backend::AutodiffBackend>(
+    a: &TrainArgs,
+    device: B::Device,
+) -> Result<()> {
+    let mut cfg = ragl_lm::train::RunConfig::from_toml(&a.config)?;
+    if a.max_minutes.is_some() {
+        cfg.train.max_minutes = a.max_minutes;
+    }
+    let bar = crate::progress::bar(cfg.train.steps);
+    bar.set_style(crate::progress::style(
+        "{spinner} lm train [{elapsed_precise}] {wide_bar} {pos}/{len} steps  {msg}  ETA {eta}",
+    ));
+    let st =
+        ragl_lm::train::train::<B>(&cfg, &a.run, &device, rayon::current_num_threads(), |e| {
+            use ragl_lm::train::Event;
+            match e {
+                Event::Started {
+                    resumed_from,
+                    tokens,
+                    parameters,
+                } => {
+                    if let Some(s) = resumed_from {
+                        bar.set_position(s);
+                    }
+                    bar.println(format!(
+                        "{} parameters, {tokens} training tokens{}",
+                        parameters,
+                        resumed_from
+                            .map(|s| format!(", resumed at step {s}"))
+                            .unwrap_or_default()
+                    ));
+                }
+                Event::Step {
+                    step,
+                    loss,
+                    tokens_per_sec,
+                    ..
+                } => {
+                    bar.set_position(step);
+                    bar.set_message(format!("loss {loss:.3}  {tokens_per_sec:.0} tok/s"));
+                }
+                Event::Dev { step, perplexity } => {
+                    bar.println(format!("step {step}: dev perplexity {perplexity:.2}"))
+                }
+                Event::Saved { .. } => {}
+            }
+        })?;
+    bar.finish_and_clear();
+    eprintln!(
+        "step {} of {}, {} tokens in {:.1} min → {}",
+        st.step,
+        cfg.train.steps,
+        st.tokens,
+        st.elapsed_secs / 60.0,
+        ragl_lm::train::resolve(&a.run).display()
+    );
+    Ok(())
 }
 
 /// Loads a GPT-2 for the CLI.
 pub fn load<B: Backend>(model: &std::path::Path, device: &B::Device) -> Result<Gpt2Checkpoint<B>> {
-    let dir = ragl_model::hub::resolve(model)?;
+    let dir = ragl_lm::train::resolve(&ragl_model::hub::resolve(model)?);
     ragl_model::gpt2::load::<B>(&dir, device).with_context(|| format!("loading {}", dir.display()))
 }
 
