@@ -457,25 +457,18 @@ pub fn build_from_slice(
     out: &Path,
     data: &[f32],
     ids: impl Iterator<Item = Result<String>>,
-    meta: IndexMeta,
-    model_fingerprint: Option<String>,
-    chunk_rows: usize,
+    spec: BuildSpec,
     threads: usize,
     progress: impl FnMut(Stage, Progress) + Send,
 ) -> Result<BuildSummary> {
-    let dim = meta.dim;
-    if dim == 0 || data.is_empty() || data.len() % dim != 0 {
+    let dim = spec.meta.dim;
+    if dim == 0 || data.is_empty() || !data.len().is_multiple_of(dim) {
         return Err(Error::Mismatch(format!(
             "{} values are not rows of {dim}",
             data.len()
         )));
     }
     let rows = data.len() / dim;
-    let spec = BuildSpec {
-        meta,
-        model_fingerprint,
-        chunk_rows,
-    };
     let source = ids
         .enumerate()
         .map(|(i, id)| Ok((id?, data[i * dim..(i + 1) * dim].to_vec())));

@@ -80,13 +80,7 @@ pub fn build<B: Backend>(
 ) -> Result<BuildReport> {
     // One writer at a time: a second job aimed at the same output is refused.
     let _lock = ragl_core::lock::WriterLock::acquire(out)?;
-    if !matches!(cfg.index.metric(), Some(Metric::L2)) {
-        return Err(Error::Datastore {
-            path: out.to_path_buf(),
-            message: "kNN-MT datastores are searched by L2 distance (exact or hnsw, metric l2)"
-                .into(),
-        });
-    }
+    require_l2(&cfg.index, out, "kNN-MT")?;
     if cfg.shard.is_some() && !matches!(cfg.index, IndexConfig::Exact { .. }) {
         return Err(Error::Datastore {
             path: out.to_path_buf(),
@@ -165,19 +159,19 @@ pub fn build<B: Backend>(
             .unwrap_or(m.model.specials.eos);
         values.extend_from_slice(&v.to_le_bytes());
     }
-    ragl_core::atomic::write_bytes_atomic(&out.join(VALUES_FILE), &values)?;
-    let mut manifest = Manifest::new(KIND, FORMAT_VERSION);
-    manifest.config = serde_json::json!({
-        "src": src, "tgt": tgt, "source_sha256": source_sha256,
-        "build": cfg, "dim": d,
-    });
-    manifest.model_fingerprint = Some(m.fingerprint.clone());
-    manifest.counts.insert("keys".into(), (hi - lo) as u64);
-    manifest
-        .counts
-        .insert("sentences".into(), pairs.len() as u64);
-    manifest.add_file(out, VALUES_FILE)?;
-    manifest.write(out)?;
+    publish(
+        out,
+        &values,
+        serde_json::json!({
+            "src": src, "tgt": tgt, "source_sha256": source_sha256,
+            "build": cfg, "dim": d,
+        }),
+        Some(m.fingerprint.clone()),
+        &[
+            ("keys", (hi - lo) as u64),
+            ("sentences", pairs.len() as u64),
+        ],
+    )?;
     Ok(BuildReport {
         sentences: pairs.len(),
         keys: hi - lo,
@@ -244,26 +238,62 @@ pub fn merge(
             message: format!("{} keys but {} values", summary.rows, values.len() / 4),
         });
     }
-    ragl_core::atomic::write_bytes_atomic(&out.join(VALUES_FILE), &values)?;
     let first = &parts[0].1;
-    let mut manifest = Manifest::new(KIND, FORMAT_VERSION);
     let mut config = first.config.clone();
     config["build"]["shard"] = serde_json::Value::Null;
     config["build"]["index"] = serde_json::to_value(index).expect("config serialises");
     config["merged_shards"] = serde_json::json!(parts.len());
-    manifest.config = config;
-    manifest.model_fingerprint = first.model_fingerprint.clone();
-    manifest.counts.insert("keys".into(), summary.rows as u64);
+    let mut counts = vec![("keys", summary.rows as u64)];
     if let Some(n) = first.counts.get("sentences") {
-        manifest.counts.insert("sentences".into(), *n);
+        counts.push(("sentences", *n));
     }
-    manifest.add_file(out, VALUES_FILE)?;
-    manifest.write(out)?;
+    publish(
+        out,
+        &values,
+        config,
+        first.model_fingerprint.clone(),
+        &counts,
+    )?;
     Ok(BuildReport {
         sentences: *first.counts.get("sentences").unwrap_or(&0) as usize,
         keys: summary.rows,
         resumed_keys: 0,
     })
+}
+
+/// Refuses an index that is not searched by L2 distance (kNN-MT's and kNN-LM's `d_i`).
+pub(crate) fn require_l2(index: &IndexConfig, out: &Path, what: &str) -> Result<()> {
+    if matches!(index.metric(), Some(Metric::L2)) {
+        return Ok(());
+    }
+    Err(Error::Datastore {
+        path: out.to_path_buf(),
+        message: format!(
+            "{what} datastores are searched by L2 distance (exact or hnsw, metric l2)"
+        ),
+    })
+}
+
+/// Writes a datastore's `values.u32` (little-endian bytes) and its manifest, which lists the
+/// index's files through `index/`'s own manifest and is written last: a datastore without
+/// one is incomplete.
+pub(crate) fn publish(
+    out: &Path,
+    values: &[u8],
+    config: serde_json::Value,
+    fingerprint: Option<String>,
+    counts: &[(&str, u64)],
+) -> Result<()> {
+    ragl_core::atomic::write_bytes_atomic(&out.join(VALUES_FILE), values)?;
+    let mut manifest = Manifest::new(KIND, FORMAT_VERSION);
+    manifest.config = config;
+    manifest.model_fingerprint = fingerprint;
+    for (k, v) in counts {
+        manifest.counts.insert((*k).into(), *v);
+    }
+    manifest.add_file(out, VALUES_FILE)?;
+    manifest.write(out)?;
+    Ok(())
 }
 
 /// Decoder states for the `(sentence, position)` records of one chunk, row-major.

@@ -12,9 +12,7 @@
 use std::path::Path;
 
 use burn::prelude::*;
-use ragl_core::manifest::Manifest;
 use ragl_core::progress::Progress;
-use ragl_index::Metric;
 use ragl_index::artifact::{IndexConfig, IndexMeta, SearchMode};
 use ragl_index::build::{BuildSpec, Stage};
 use ragl_lm::score::{KeyPoint, Perplexity, score};
@@ -22,7 +20,7 @@ use ragl_lm::windows::Window;
 use ragl_model::gpt2::Gpt2Checkpoint;
 use serde::{Deserialize, Serialize};
 
-use crate::datastore::{BuildReport, Datastore, FORMAT_VERSION, INDEX_DIR, KIND, VALUES_FILE};
+use crate::datastore::{BuildReport, Datastore, INDEX_DIR};
 use crate::{Error, Result};
 
 /// How a kNN-LM datastore is built.
@@ -52,13 +50,7 @@ pub fn build<B: Backend>(
     progress: impl FnMut(Stage, Progress) + Send,
 ) -> Result<BuildReport> {
     let _lock = ragl_core::lock::WriterLock::acquire(out)?;
-    if !matches!(cfg.index.metric(), Some(Metric::L2)) {
-        return Err(Error::Datastore {
-            path: out.to_path_buf(),
-            message: "kNN-LM datastores are searched by L2 distance (exact or hnsw, metric l2)"
-                .into(),
-        });
-    }
+    crate::datastore::require_l2(&cfg.index, out, "kNN-LM")?;
     // One record per scored token: (window, position).
     let records: Vec<(u32, u32)> = windows
         .iter()
@@ -103,18 +95,18 @@ pub fn build<B: Backend>(
     for &(i, t) in &records {
         values.extend_from_slice(&windows[i as usize].ids[t as usize].to_le_bytes());
     }
-    ragl_core::atomic::write_bytes_atomic(&out.join(VALUES_FILE), &values)?;
-    let mut manifest = Manifest::new(KIND, FORMAT_VERSION);
-    manifest.config = serde_json::json!({
-        "model": "lm", "text": text, "source_sha256": source_sha256, "build": cfg, "dim": d,
-    });
-    manifest.model_fingerprint = Some(m.fingerprint.clone());
-    manifest.counts.insert("keys".into(), records.len() as u64);
-    manifest
-        .counts
-        .insert("windows".into(), windows.len() as u64);
-    manifest.add_file(out, VALUES_FILE)?;
-    manifest.write(out)?;
+    crate::datastore::publish(
+        out,
+        &values,
+        serde_json::json!({
+            "model": "lm", "text": text, "source_sha256": source_sha256, "build": cfg, "dim": d,
+        }),
+        Some(m.fingerprint.clone()),
+        &[
+            ("keys", records.len() as u64),
+            ("windows", windows.len() as u64),
+        ],
+    )?;
     Ok(BuildReport {
         sentences: windows.len(),
         keys: records.len(),

@@ -277,7 +277,7 @@ pub fn train<B: AutodiffBackend>(
         let m = ragl_model::gpt2::load::<B>(&dir, device)?;
         let st: TrainState = serde_json::from_slice(
             &std::fs::read(dir.join("state.json"))
-                .map_err(|e| ragl_core::Error::io(&dir.join("state.json"), e))?,
+                .map_err(|e| ragl_core::Error::io(dir.join("state.json"), e))?,
         )
         .map_err(|e| bad(e.to_string()))?;
         // The optimiser's moments are keyed by parameter ids, which only burn's own record

@@ -91,7 +91,7 @@ impl Gpt2Config {
         if mt != "gpt2" {
             return Err(format!("model_type is {mt:?}, not \"gpt2\""));
         }
-        if self.n_head == 0 || self.n_embd % self.n_head != 0 {
+        if self.n_head == 0 || !self.n_embd.is_multiple_of(self.n_head) {
             return Err(format!(
                 "n_embd {} is not a multiple of n_head {}",
                 self.n_embd, self.n_head

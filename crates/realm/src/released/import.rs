@@ -94,13 +94,16 @@ pub fn import(spec: &ImportSpec, progress: impl FnMut(Stage, Progress) + Send) -
         shard: None,
     };
     let ids = (0..blocks.rows).map(|i| Ok(i.to_string()));
+    let build = ragl_index::build::BuildSpec {
+        meta,
+        model_fingerprint: Some(fingerprint),
+        chunk_rows: spec.chunk_rows,
+    };
     let index = ragl_index::build::build_from_slice(
         spec.out,
         blocks.as_f32(),
         ids,
-        meta,
-        Some(fingerprint),
-        spec.chunk_rows,
+        build,
         spec.threads,
         progress,
     )?;

@@ -108,16 +108,20 @@ impl<B: Backend> Released<B> {
     /// The question's embedding (`RealmEmbedder.projected_score`).
     pub fn embed_question(&self, question: &str) -> Result<(Vec<u32>, Vec<f32>)> {
         let enc = self.tokenizer.encode(&[(question.to_string(), None)])?;
-        let input: BertInput<B> = batch_input(&[&enc[0]], self.tokenizer.pad_id, &self.device);
-        let v: Vec<f32> = self
-            .model
+        let v = self.embed(&[&enc[0]]);
+        Ok((enc[0].ids.clone(), v))
+    }
+
+    /// Embeddings of tokenised questions, one batch, row-major.
+    fn embed(&self, encs: &[&ragl_model::tokenizer::Encoded]) -> Vec<f32> {
+        let input: BertInput<B> = batch_input(encs, self.tokenizer.pad_id, &self.device);
+        self.model
             .embedder
             .forward(&input)
             .into_data()
             .convert::<f32>()
             .to_vec()
-            .expect("f32");
-        Ok((enc[0].ids.clone(), v))
+            .expect("f32")
     }
 
     /// The top `k` blocks by inner product, best first.
@@ -158,16 +162,7 @@ impl<B: Backend> Released<B> {
             let mut vecs = Vec::with_capacity(chunk.len() * self.blocks.dim);
             for part in encs.chunks(32) {
                 let refs: Vec<_> = part.iter().collect();
-                let input: BertInput<B> = batch_input(&refs, self.tokenizer.pad_id, &self.device);
-                let v: Vec<f32> = self
-                    .model
-                    .embedder
-                    .forward(&input)
-                    .into_data()
-                    .convert::<f32>()
-                    .to_vec()
-                    .expect("f32");
-                vecs.extend(v);
+                vecs.extend(self.embed(&refs));
             }
             let hits = ragl_index::exact::search(
                 self.blocks.as_f32(),
