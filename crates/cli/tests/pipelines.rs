@@ -349,7 +349,10 @@ set -m +e
 for job in pretrain finetune; do
   $job "$d/$job-full"
   $job "$d/$job-cut" & pid=$!
-  sleep 3; kill -INT -- -$pid; wait $pid; echo "$job exit $?"
+  # Interrupt once training proper has run past its first checkpoint (under load a fixed
+  # sleep lands in the ICT warm start instead), or after 20 s at most.
+  for _ in $(seq 200); do [ "$(wc -l < "$d/$job-cut/metrics.csv" 2> /dev/null || echo 0)" -gt 12 ] && break; sleep 0.1; done
+  kill -INT -- -$pid; wait $pid; echo "$job exit $?"
   lock="$d/.$job-cut.lock"
   while [ -e "$lock" ] && kill -0 "$(cat "$lock")" 2> /dev/null; do sleep 0.1; done
   $job "$d/$job-cut"; echo "$job resumed $?"
